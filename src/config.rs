@@ -1,0 +1,254 @@
+//! Command-line flags: what they are, their defaults, and how they are read.
+//!
+//! Interface: [`Config::from_args`] turns `std::env::args()` into a `Config`,
+//! or into the text to print for `--help`/`--version`/a bad flag. Every limit
+//! the server enforces is a field here, named as on the command line.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the server can be told at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `--addr`: where to listen; port 0 lets the kernel pick one.
+    pub addr: SocketAddr,
+    /// `--max-message-bytes`: the largest message accepted (§10.4); larger ones get close 1009.
+    pub max_message_bytes: usize,
+    /// `--max-buffered-bytes`: output a client may leave unread before it counts as a slow consumer.
+    pub max_buffered_bytes: usize,
+    /// `--max-connections`: TCP connections held at once; the next one gets 503.
+    pub max_connections: usize,
+    /// `--heartbeat-ms`: how often each open connection is pinged (§5.5.2).
+    pub heartbeat: Duration,
+    /// `--handshake-timeout-ms`: how long a connection may take to finish its upgrade.
+    pub handshake_timeout: Duration,
+    /// `--close-timeout-ms`: how long to wait for the peer's Close once ours is sent.
+    pub close_timeout: Duration,
+    /// `--token` or `MIOCHAT_TOKEN`: a secret every upgrade must present.
+    pub token: Option<String>,
+    /// `--allow-origin` (repeatable): origins accepted besides the server's own; `*` accepts all.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_message_bytes: 1 << 20,
+            max_buffered_bytes: 1 << 20,
+            max_connections: 10_000,
+            heartbeat: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            token: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// What the command line asked for besides running the server.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliExit {
+    /// `--help` or `--version`: print this and exit 0.
+    Print(String),
+    /// A bad flag or value: print this and exit 2.
+    Usage(String),
+}
+
+pub fn usage() -> String {
+    let d = Config::default();
+    format!(
+        "miochat {version}: a WebSocket chat server on a single mio poll loop
+
+Usage: miochat [FLAGS]
+
+Flags:
+  --addr ADDR                  listen address [default: {addr}]
+  --max-message-bytes N        largest message accepted; larger ones get close 1009 [default: {msg}]
+  --max-buffered-bytes N       unsent output per client before it is dropped as a slow consumer [default: {buf}]
+  --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
+  --heartbeat-ms MS            ping interval; a client silent for two intervals is dropped [default: {hb}]
+  --handshake-timeout-ms MS    time allowed to complete the upgrade [default: {hs}]
+  --close-timeout-ms MS        time to wait for the peer's close frame [default: {close}]
+  --token SECRET               require this token on every upgrade (also MIOCHAT_TOKEN) [default: none]
+  --allow-origin ORIGIN        accept upgrades from this Origin too; repeatable; '*' allows all [default: same origin]
+  --help                       print this help
+  --version                    print the version
+
+Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness event).",
+        version = env!("CARGO_PKG_VERSION"),
+        addr = d.addr,
+        msg = d.max_message_bytes,
+        buf = d.max_buffered_bytes,
+        conns = d.max_connections,
+        hb = d.heartbeat.as_millis(),
+        hs = d.handshake_timeout.as_millis(),
+        close = d.close_timeout.as_millis(),
+    )
+}
+
+impl Config {
+    /// Reads flags (without the program name) and the `MIOCHAT_TOKEN` value.
+    pub fn from_args(
+        args: impl IntoIterator<Item = String>,
+        env_token: Option<String>,
+    ) -> Result<Config, CliExit> {
+        let mut config = Config {
+            token: env_token.filter(|t| !t.is_empty()),
+            ..Config::default()
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--help" | "-h" => return Err(CliExit::Print(usage())),
+                "--version" | "-V" => {
+                    return Err(CliExit::Print(format!(
+                        "miochat {}",
+                        env!("CARGO_PKG_VERSION")
+                    )));
+                }
+                _ => {}
+            }
+            let Some(value) = args.next() else {
+                return Err(bad(format!(
+                    "{flag} needs a value (or unknown flag); see --help"
+                )));
+            };
+            match flag.as_str() {
+                "--addr" => config.addr = parse(&flag, &value)?,
+                "--max-message-bytes" => config.max_message_bytes = parse_positive(&flag, &value)?,
+                "--max-buffered-bytes" => {
+                    config.max_buffered_bytes = parse_positive(&flag, &value)?
+                }
+                "--max-connections" => config.max_connections = parse_positive(&flag, &value)?,
+                "--heartbeat-ms" => config.heartbeat = millis(&flag, &value)?,
+                "--handshake-timeout-ms" => config.handshake_timeout = millis(&flag, &value)?,
+                "--close-timeout-ms" => config.close_timeout = millis(&flag, &value)?,
+                "--token" if value.is_empty() => {
+                    return Err(bad("--token must not be empty".into()));
+                }
+                "--token" => config.token = Some(value),
+                "--allow-origin" => config.allowed_origins.push(value),
+                _ => return Err(bad(format!("unknown flag {flag}; see --help"))),
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn bad(message: String) -> CliExit {
+    CliExit::Usage(format!("miochat: {message}"))
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, CliExit> {
+    value
+        .parse()
+        .map_err(|_| bad(format!("invalid value {value:?} for {flag}")))
+}
+
+fn parse_positive(flag: &str, value: &str) -> Result<usize, CliExit> {
+    match parse(flag, value)? {
+        0 => Err(bad(format!("{flag} must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+fn millis(flag: &str, value: &str) -> Result<Duration, CliExit> {
+    parse_positive(flag, value).map(|ms| Duration::from_millis(ms as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Config, CliExit> {
+        Config::from_args(list.iter().map(|s| s.to_string()), None)
+    }
+
+    #[test]
+    fn no_flags_give_the_defaults() {
+        assert_eq!(args(&[]), Ok(Config::default()));
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let config = args(&[
+            "--addr",
+            "127.0.0.1:0",
+            "--max-message-bytes",
+            "10",
+            "--max-buffered-bytes",
+            "20",
+            "--max-connections",
+            "3",
+            "--heartbeat-ms",
+            "200",
+            "--handshake-timeout-ms",
+            "300",
+            "--close-timeout-ms",
+            "400",
+            "--token",
+            "t",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "*",
+        ])
+        .unwrap();
+        assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(
+            (
+                config.max_message_bytes,
+                config.max_buffered_bytes,
+                config.max_connections
+            ),
+            (10, 20, 3)
+        );
+        assert_eq!(config.heartbeat, Duration::from_millis(200));
+        assert_eq!(config.handshake_timeout, Duration::from_millis(300));
+        assert_eq!(config.close_timeout, Duration::from_millis(400));
+        assert_eq!(config.token.as_deref(), Some("t"));
+        assert_eq!(config.allowed_origins, ["https://a.example", "*"]);
+    }
+
+    #[test]
+    fn the_token_can_come_from_the_environment() {
+        let config = Config::from_args(Vec::new(), Some("from-env".into())).unwrap();
+        assert_eq!(config.token.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn bad_flags_and_values_are_usage_errors() {
+        for bad in [
+            &["--nope", "1"][..],
+            &["--addr", "nowhere"],
+            &["--heartbeat-ms", "0"],
+            &["--max-connections"],
+            &["--token", ""],
+        ] {
+            assert!(matches!(args(bad), Err(CliExit::Usage(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_flag_with_its_default() {
+        let Err(CliExit::Print(help)) = args(&["--help"]) else {
+            panic!("no help")
+        };
+        for flag in [
+            "--addr",
+            "--max-message-bytes",
+            "--max-buffered-bytes",
+            "--max-connections",
+            "--heartbeat-ms",
+            "--handshake-timeout-ms",
+            "--close-timeout-ms",
+            "--token",
+            "--allow-origin",
+            "--version",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        assert!(help.contains("[default: 30000]") && help.contains("[default: 127.0.0.1:8080]"));
+    }
+}

@@ -1,0 +1,354 @@
+//! One client: its socket, its state, its two buffers, and what it does with
+//! the frames it receives.
+//!
+//! Interface: the server calls [`Connection::read_available`] on readiness,
+//! then [`Connection::next_message`] until it returns `None`, and
+//! [`Connection::flush_write_buf`] once per turn while output is pending.
+//! The connection answers pings and closes by itself; data messages go back to
+//! the server, which decides who receives them. State changes only in
+//! [`Connection::set_state`], which logs them (notes/01-readiness.md#states).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+use log::{debug, trace};
+use mio::Token;
+use mio::net::TcpStream;
+
+use crate::error::ProtocolError;
+use crate::frame::{Opcode, encode_close, encode_frame};
+use crate::handshake::Endpoint;
+use crate::message::{CloseBody, Incoming, MessageReader};
+use crate::timer::TimerHandle;
+
+/// Reads per connection per loop turn, so one flooding client cannot starve
+/// the others (notes/04-broadcast.md#fairness). Edge-triggered readiness does
+/// not repeat, so a connection that still has bytes goes on the server's
+/// read backlog and gets another turn.
+pub const READS_PER_TURN: usize = 4;
+
+/// Where a connection is in its life (RFC 6455 §4 and §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// TCP accepted; reading the HTTP request head (§4.2.1).
+    Handshaking,
+    /// `101` sent: frames flow both ways.
+    Open,
+    /// We sent a Close and wait for the peer's (§7.1.2), at most `--close-timeout-ms`.
+    Closing,
+    /// Our last bytes are queued (an HTTP answer, or a Close that ends the
+    /// conversation). Once they are written we half-close and discard input
+    /// until the peer closes: closing with unread input would make the kernel
+    /// send a reset, which can destroy the answer before the peer reads it.
+    Lingering,
+    /// Finished; `reap_closed` removes it at the end of the turn.
+    Closed,
+}
+
+/// How a round of reading ended.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// `WouldBlock`: the socket is drained; wait for the next readiness event.
+    Drained,
+    /// The per-turn budget ran out with bytes possibly left in the socket.
+    BudgetSpent,
+    /// `Ok(0)`: the peer sent FIN.
+    PeerClosed,
+    /// The socket failed (reset, for instance).
+    Failed(io::Error),
+}
+
+/// Why a connection ended, kept for the disconnect log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRecord {
+    /// The close code (§7.4): the peer's, ours, or 1006 when no Close frame was exchanged.
+    pub code: u16,
+    pub reason: String,
+    /// Who ended it and how, in words.
+    pub cause: &'static str,
+}
+
+/// One accepted TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    pub token: Token,
+    pub socket: TcpStream,
+    pub peer: SocketAddr,
+    /// Changed only by `set_state`.
+    state: ConnState,
+    /// Chat or echo, once upgraded; `None` for plain HTTP requests.
+    pub endpoint: Option<Endpoint>,
+    /// Bytes read but not yet parsed. Empty (and unallocated) while idle.
+    pub read_buf: Vec<u8>,
+    /// How much of `read_buf` has been decoded; drained once decoding stops,
+    /// so a read full of small frames is shifted once, not once per frame.
+    read_pos: usize,
+    /// Bytes encoded but not yet written. Empty (and unallocated) while idle.
+    pub write_buf: Vec<u8>,
+    /// Fragments of a message in progress.
+    reader: MessageReader,
+    /// A Ping was sent and nothing has been heard since (§5.5.2).
+    pub awaiting_pong: bool,
+    /// The one timer this connection has; what it means depends on `state`.
+    pub timer: Option<TimerHandle>,
+    /// The state `timer` was armed for; when `state` moves on, the timer is re-armed.
+    pub timer_state: Option<ConnState>,
+    /// `WRITABLE` is part of the registered interest (only while output is pending).
+    pub writable_registered: bool,
+    /// On the server's list of connections to flush at the end of this turn.
+    pub queued_for_flush: bool,
+    /// On the server's read backlog (it spent its read budget).
+    pub in_read_backlog: bool,
+    /// The peer sent FIN.
+    pub peer_closed: bool,
+    /// Counted in the server's `open_count` (true from the upgrade until it leaves `Open`).
+    pub counted_open: bool,
+    /// We half-closed our side (Lingering, after the last bytes went out).
+    write_shut: bool,
+    /// Why the connection ended, for the log.
+    pub close: Option<Box<CloseRecord>>,
+}
+
+impl Connection {
+    pub fn new(token: Token, socket: TcpStream, peer: SocketAddr) -> Connection {
+        Connection {
+            token,
+            socket,
+            peer,
+            state: ConnState::Handshaking,
+            endpoint: None,
+            read_buf: Vec::new(),
+            read_pos: 0,
+            write_buf: Vec::new(),
+            reader: MessageReader::default(),
+            awaiting_pong: false,
+            timer: None,
+            timer_state: None,
+            writable_registered: false,
+            queued_for_flush: false,
+            in_read_backlog: false,
+            peer_closed: false,
+            counted_open: false,
+            write_shut: false,
+            close: None,
+        }
+    }
+
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// The one place a state changes, so a debugger watchpoint or the log shows every move.
+    pub fn set_state(&mut self, next: ConnState) {
+        if self.state != next {
+            debug!(
+                "{:?} {}: {:?} => {:?}",
+                self.token, self.peer, self.state, next
+            );
+            self.state = next;
+        }
+    }
+
+    /// Records why the connection ends (the first reason wins) and moves to `next`.
+    pub fn end(&mut self, next: ConnState, code: u16, reason: &str, cause: &'static str) {
+        if self.close.is_none() {
+            self.close = Some(Box::new(CloseRecord {
+                code,
+                reason: reason.to_owned(),
+                cause,
+            }));
+        }
+        self.set_state(next);
+    }
+
+    // ---- reading ----
+
+    /// Reads until `WouldBlock` or the budget is spent, appending to `read_buf`
+    /// (or discarding, while Lingering). mio is edge-triggered: a socket left
+    /// with unread bytes gets no second event, so draining is required.
+    pub fn read_available(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+        for _ in 0..READS_PER_TURN {
+            match self.socket.read(scratch) {
+                // Ok(0): the peer closed its side (FIN).
+                Ok(0) => {
+                    self.peer_closed = true;
+                    return ReadOutcome::PeerClosed;
+                }
+                Ok(n) => {
+                    trace!("{:?} read {n} bytes", self.token);
+                    if self.state != ConnState::Lingering {
+                        self.read_buf.extend_from_slice(&scratch[..n]);
+                    }
+                }
+                // WouldBlock: nothing more for now; the next edge will tell us.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
+                // Interrupted: a signal arrived mid-call; just try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return ReadOutcome::Failed(e),
+            }
+        }
+        ReadOutcome::BudgetSpent
+    }
+
+    /// Decodes frames until a data message is complete (returned, already
+    /// encoded as a server frame in `outgoing`) or more bytes are needed (`None`).
+    /// Control frames are answered here (§5.5); a broken rule fails the connection.
+    pub fn next_message(&mut self, max_message: usize, outgoing: &mut Vec<u8>) -> Option<Opcode> {
+        while matches!(self.state, ConnState::Open | ConnState::Closing) {
+            let decoded =
+                self.reader
+                    .decode(&mut self.read_buf[self.read_pos..], max_message, outgoing);
+            let incoming = match decoded {
+                Ok(Some((incoming, used))) => {
+                    self.read_pos += used;
+                    // §5.5.2-3 and our heartbeat: any frame shows the peer is alive.
+                    self.awaiting_pong = false;
+                    incoming
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    self.fail(error);
+                    break;
+                }
+            };
+            match incoming {
+                // A fragment that did not finish its message.
+                None => {}
+                Some(Incoming::Data(opcode)) if self.state == ConnState::Open => {
+                    debug!(
+                        "{:?} {} sent {:?}: {}",
+                        self.token,
+                        self.peer,
+                        opcode,
+                        preview(outgoing)
+                    );
+                    return Some(opcode);
+                }
+                // §7.1.2: after our Close we may discard data the peer still sends.
+                Some(Incoming::Data(_)) => outgoing.clear(),
+                Some(Incoming::Ping(payload)) if self.state == ConnState::Open => {
+                    // §5.5.2: "MUST send a Pong frame in response ... the same Application data".
+                    encode_frame(
+                        &mut self.write_buf,
+                        true,
+                        Opcode::Pong,
+                        payload.as_bytes(),
+                        None,
+                    );
+                }
+                Some(Incoming::Ping(_) | Incoming::Pong) => {}
+                Some(Incoming::Close(body)) => self.on_close_frame(body),
+            }
+        }
+        self.compact_read_buf();
+        None
+    }
+
+    /// §5.5.1: the peer's Close. If we had sent ours, the handshake is done;
+    /// otherwise echo its code and end the conversation.
+    fn on_close_frame(&mut self, body: Option<CloseBody>) {
+        let (code, reason) = body.map_or((1005, String::new()), |b| (b.code, b.reason));
+        if self.state == ConnState::Closing {
+            // §7.1.1: the server closes TCP first once both Close frames have passed.
+            self.set_state(ConnState::Closed);
+            return;
+        }
+        // §5.5.1: "the endpoint MUST send a Close frame in response ... typically echoing the status code".
+        if code == 1005 {
+            encode_frame(&mut self.write_buf, true, Opcode::Close, &[], None);
+        } else {
+            encode_close(&mut self.write_buf, code, "");
+        }
+        // §5.5.1: after a Close "the endpoint ... MUST NOT" expect more data; ignore what follows.
+        self.discard_input();
+        self.end(ConnState::Lingering, code, &reason, "closed by peer");
+    }
+
+    /// §7.1.7 "Fail the WebSocket Connection": send a Close with the code, stop
+    /// processing input, and let the peer go.
+    pub fn fail(&mut self, error: ProtocolError) {
+        if self.state == ConnState::Closing {
+            self.set_state(ConnState::Closed);
+            return;
+        }
+        encode_close(&mut self.write_buf, error.close_code(), &error.to_string());
+        self.discard_input();
+        self.end(
+            ConnState::Lingering,
+            error.close_code(),
+            &error.to_string(),
+            "failed by server",
+        );
+    }
+
+    /// Sends our Close first (server shutdown) and waits for the peer's reply.
+    pub fn start_closing(&mut self, code: u16, reason: &str) {
+        encode_close(&mut self.write_buf, code, reason);
+        self.end(ConnState::Closing, code, reason, "closed by server");
+    }
+
+    fn discard_input(&mut self) {
+        self.read_buf = Vec::new();
+        self.read_pos = 0;
+    }
+
+    /// Drops the bytes decoded so far; frees the buffer once it is empty, so an
+    /// idle connection holds no read memory (notes/04-broadcast.md#memory).
+    pub fn compact_read_buf(&mut self) {
+        self.read_buf.drain(..self.read_pos);
+        self.read_pos = 0;
+        if self.read_buf.is_empty() {
+            self.read_buf = Vec::new();
+        }
+    }
+
+    // ---- writing ----
+
+    /// Writes `write_buf` until it is empty or the socket would block.
+    /// Returns `Ok(true)` when everything was written.
+    pub fn flush_write_buf(&mut self) -> io::Result<bool> {
+        while !self.write_buf.is_empty() {
+            match self.socket.write(&self.write_buf) {
+                // Ok(0) on a non-empty buffer: the socket cannot take bytes any more.
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    trace!("{:?} wrote {n} bytes", self.token);
+                    self.write_buf.drain(..n);
+                }
+                // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.write_buf = Vec::new();
+        if self.state == ConnState::Lingering && !self.write_shut {
+            // Our last bytes are out: send FIN, keep reading until the peer's FIN.
+            self.write_shut = true;
+            let _ = self.socket.shutdown(Shutdown::Write);
+        }
+        Ok(true)
+    }
+
+    /// One attempt to write `bytes` straight to the socket, for answers given
+    /// to a connection that is about to be dropped anyway.
+    pub fn write_best_effort(&mut self, bytes: &[u8]) {
+        let _ = self.socket.write(bytes);
+    }
+}
+
+/// The start of a server frame's payload as text, for debug logs.
+fn preview(frame: &[u8]) -> String {
+    let header_len = match frame.get(1) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    let payload = frame.get(header_len..).unwrap_or_default();
+    let shown = &payload[..payload.len().min(120)];
+    format!(
+        "{} bytes {:?}",
+        payload.len(),
+        String::from_utf8_lossy(shown)
+    )
+}

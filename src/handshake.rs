@@ -1,0 +1,463 @@
+//! The opening handshake (RFC 6455 §4.2): parse an HTTP request head and decide
+//! whether it is a valid WebSocket upgrade. Pure functions, no sockets.
+//!
+//! Interface: [`find_head_end`] says whether the head is complete;
+//! [`Request::parse`] splits it into method, target and headers;
+//! [`check_upgrade`] applies every rule of §4.2.1 (plus our token and Origin
+//! policy) and answers with the accept key or the HTTP status to refuse with;
+//! [`accept_key`] is the §4.2.2 hash. notes/02-handshake.md shows real bytes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::config::Config;
+
+/// §4.2.2: the GUID appended to the client's key before hashing.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Where an upgraded connection goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/` and `/chat`: every message goes to every other chat client.
+    Chat,
+    /// `/echo`: every message comes back to its sender (for conformance suites).
+    Echo,
+}
+
+/// An HTTP answer that refuses the request, with a one-line reason for the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+const fn refuse(status: u16, reason: &'static str) -> Refusal {
+    Refusal { status, reason }
+}
+
+/// A parsed request head; the strings borrow from the read buffer.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The request target as sent, query included (`/chat?token=...`).
+    pub target: &'a str,
+    /// The target without its query.
+    pub path: &'a str,
+    /// `HTTP/1.x`: the x. Versions other than 1.x are refused while parsing.
+    pub minor_version: u8,
+    headers: Vec<(&'a str, &'a str)>,
+}
+
+/// The index just past `\r\n\r\n`, once the whole request head has arrived.
+pub fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+impl<'a> Request<'a> {
+    /// Parses a request head (everything up to and including `\r\n\r\n`).
+    pub fn parse(head: &'a [u8]) -> Result<Request<'a>, Refusal> {
+        let head =
+            std::str::from_utf8(head).map_err(|_| refuse(400, "request head is not UTF-8"))?;
+        let mut lines = head.strip_suffix("\r\n\r\n").unwrap_or(head).split("\r\n");
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refuse(400, "malformed request line"));
+        };
+        if method.is_empty() || !target.starts_with('/') {
+            return Err(refuse(400, "malformed request line"));
+        }
+        let minor_version = match version.strip_prefix("HTTP/1.") {
+            Some(minor) if minor.len() == 1 && minor.as_bytes()[0].is_ascii_digit() => {
+                minor.as_bytes()[0] - b'0'
+            }
+            _ => return Err(refuse(400, "malformed HTTP version")),
+        };
+        let mut headers = Vec::new();
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(refuse(400, "malformed header line"));
+            };
+            // RFC 9112 §5.1: no whitespace between the name and the colon; and a
+            // line that starts with whitespace is an obsolete fold, which we refuse.
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(refuse(400, "malformed header name"));
+            }
+            headers.push((name, value.trim_matches([' ', '\t'])));
+        }
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        Ok(Request {
+            method,
+            target,
+            path,
+            minor_version,
+            headers,
+        })
+    }
+
+    /// The value of the first header called `name` (names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, v)| v)
+    }
+
+    fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Whether any `name` header lists `token` among its comma-separated values.
+    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Whether the client is asking for a WebSocket at all (as opposed to a page).
+    pub fn wants_websocket(&self) -> bool {
+        self.header("Upgrade").is_some() || self.header("Sec-WebSocket-Key").is_some()
+    }
+
+    /// The value of `name` in the query string, percent-decoded.
+    fn query_param(&self, name: &str) -> Option<String> {
+        let (_, query) = self.target.split_once('?')?;
+        query
+            .split('&')
+            .find_map(|pair| match pair.split_once('=') {
+                Some((key, value)) if key == name => Some(percent_decode(value)),
+                _ => None,
+            })
+    }
+
+    fn cookie(&self, name: &str) -> Option<&'a str> {
+        let cookies = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Cookie"));
+        cookies
+            .flat_map(|(_, v)| v.split(';'))
+            .find_map(|pair| match pair.trim().split_once('=') {
+                Some((key, value)) if key == name => Some(value),
+                _ => None,
+            })
+    }
+}
+
+/// RFC 9110 §5.6.2: the characters allowed in a header name.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// An accepted upgrade: where it goes and the `Sec-WebSocket-Accept` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    pub endpoint: Endpoint,
+    pub accept: String,
+}
+
+/// Applies the rules of §4.2.1 to a GET for a WebSocket endpoint, in the order
+/// a client most needs to hear about them.
+pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refusal> {
+    let endpoint = match request.path {
+        "/" | "/chat" => Endpoint::Chat,
+        "/echo" => Endpoint::Echo,
+        _ => return Err(refuse(404, "no WebSocket endpoint at this path")),
+    };
+    // §4.2.1 item 1: "An HTTP/1.1 or higher GET request".
+    if request.method != "GET" {
+        return Err(refuse(405, "only GET can be upgraded"));
+    }
+    if request.minor_version < 1 {
+        return Err(refuse(400, "HTTP/1.1 or later is required"));
+    }
+    // Item 2: a Host header field.
+    let Some(host) = request.header("Host").filter(|h| !h.is_empty()) else {
+        return Err(refuse(400, "missing Host header"));
+    };
+    // Items 3 and 4: Upgrade contains "websocket", Connection contains "Upgrade".
+    if !request.header_has_token("Upgrade", "websocket") {
+        return Err(refuse(400, "missing Upgrade: websocket header"));
+    }
+    if !request.header_has_token("Connection", "Upgrade") {
+        return Err(refuse(400, "Connection header must contain Upgrade"));
+    }
+    // Item 6 and §4.4: any version but 13 gets 426 and the version we speak.
+    match (
+        request.header("Sec-WebSocket-Version"),
+        request.header_count("Sec-WebSocket-Version"),
+    ) {
+        (None, _) => return Err(refuse(400, "missing Sec-WebSocket-Version header")),
+        (Some("13"), 1) => {}
+        _ => return Err(refuse(426, "only WebSocket version 13 is supported")),
+    }
+    // Item 5: the key is base64 of 16 bytes.
+    let key = match (
+        request.header("Sec-WebSocket-Key"),
+        request.header_count("Sec-WebSocket-Key"),
+    ) {
+        (None, _) => return Err(refuse(400, "missing Sec-WebSocket-Key header")),
+        (Some(key), 1) if is_valid_key(key) => key,
+        _ => return Err(refuse(400, "Sec-WebSocket-Key must be base64 of 16 bytes")),
+    };
+    // §10.2: browsers send Origin; refuse pages from other sites (cross-site hijacking).
+    if let Some(origin) = request.header("Origin")
+        && !origin_allowed(origin, host, &config.allowed_origins)
+    {
+        return Err(refuse(403, "Origin not allowed"));
+    }
+    if let Some(expected) = &config.token
+        && !token_matches(request, expected)
+    {
+        return Err(refuse(401, "missing or wrong token"));
+    }
+    Ok(Upgrade {
+        endpoint,
+        accept: accept_key(key),
+    })
+}
+
+fn is_valid_key(key: &str) -> bool {
+    matches!(BASE64.decode(key), Ok(bytes) if bytes.len() == 16)
+}
+
+/// §4.2.2 item 5.4: base64(SHA-1(key + GUID)), the key exactly as the client sent it.
+pub fn accept_key(key: &str) -> String {
+    let mut sha1 = sha1_smol::Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    BASE64.encode(sha1.digest().bytes())
+}
+
+/// Same origin (scheme://Host) or listed with `--allow-origin` (`*` allows every origin).
+fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    let same_origin = ["http://", "https://"].iter().any(|scheme| {
+        origin
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+    });
+    same_origin
+        || allowed
+            .iter()
+            .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// The token may come as `?token=`, `Authorization: Bearer`, or a `miochat_token` cookie.
+fn token_matches(request: &Request, expected: &str) -> bool {
+    let bearer = request
+        .header("Authorization")
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let offered = [
+        request.query_param("token"),
+        bearer.map(str::to_owned),
+        request.cookie("miochat_token").map(str::to_owned),
+    ];
+    // Check every source, so the time taken does not say which one was present.
+    offered.iter().flatten().fold(false, |found, t| {
+        constant_time_eq(t.as_bytes(), expected.as_bytes()) | found
+    })
+}
+
+/// Compares in time that depends on the lengths only, never on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xFF));
+    }
+    diff == 0
+}
+
+/// Decodes `%XX` escapes and `+` (as a space), leaving malformed escapes as they are.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// §1.3: the RFC's own example request.
+    const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Origin: http://server.example.com\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn check(request: &str, config: &Config) -> Result<Upgrade, Refusal> {
+        check_upgrade(&Request::parse(request.as_bytes())?, config)
+    }
+
+    fn status_of(request: &str) -> u16 {
+        check(request, &Config::default())
+            .err()
+            .map_or(101, |r| r.status)
+    }
+
+    #[test]
+    fn the_rfc_key_gives_the_rfc_accept() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn the_rfc_request_is_accepted() {
+        let upgrade = check(RFC_REQUEST, &Config::default()).unwrap();
+        assert_eq!(
+            upgrade,
+            Upgrade {
+                endpoint: Endpoint::Chat,
+                accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_head_is_found_only_once_complete() {
+        let bytes = RFC_REQUEST.as_bytes();
+        for cut in 0..bytes.len() {
+            assert_eq!(find_head_end(&bytes[..cut]), None, "cut {cut}");
+        }
+        assert_eq!(find_head_end(bytes), Some(bytes.len()));
+    }
+
+    #[test]
+    fn header_names_and_tokens_are_case_insensitive_and_listed() {
+        let request = RFC_REQUEST
+            .replace("Connection: Upgrade", "connection: keep-alive, UPGRADE")
+            .replace("Upgrade: websocket", "upgrade: WebSocket");
+        assert_eq!(status_of(&request), 101);
+    }
+
+    #[test]
+    fn each_broken_rule_gets_its_status() {
+        let cases = [
+            (RFC_REQUEST.replace("GET", "POST"), 405),
+            (RFC_REQUEST.replace("HTTP/1.1", "HTTP/1.0"), 400),
+            (RFC_REQUEST.replace("/chat", "/nowhere"), 404),
+            (RFC_REQUEST.replace("Host: server.example.com\r\n", ""), 400),
+            (RFC_REQUEST.replace("Upgrade: websocket\r\n", ""), 400),
+            (
+                RFC_REQUEST.replace("Connection: Upgrade", "Connection: keep-alive"),
+                400,
+            ),
+            (RFC_REQUEST.replace("Version: 13", "Version: 8"), 426),
+            (
+                RFC_REQUEST.replace("Sec-WebSocket-Version: 13\r\n", ""),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", "!!!not base64!!!"),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("http://server.example.com", "http://evil.example"),
+                403,
+            ),
+            (RFC_REQUEST.replace("GET /chat HTTP/1.1", "GET /chat"), 400),
+            (RFC_REQUEST.replace("Host:", "Host :"), 400),
+        ];
+        for (request, status) in cases {
+            assert_eq!(status_of(&request), status, "{request:?}");
+        }
+    }
+
+    #[test]
+    fn echo_is_its_own_endpoint() {
+        let upgrade = check(&RFC_REQUEST.replace("/chat", "/echo"), &Config::default()).unwrap();
+        assert_eq!(upgrade.endpoint, Endpoint::Echo);
+    }
+
+    #[test]
+    fn allowed_origins_are_accepted() {
+        let request = RFC_REQUEST.replace("http://server.example.com", "https://app.example");
+        let listed = Config {
+            allowed_origins: vec!["https://app.example/".into()],
+            ..Config::default()
+        };
+        assert!(check(&request, &listed).is_ok());
+        let any = Config {
+            allowed_origins: vec!["*".into()],
+            ..Config::default()
+        };
+        assert!(check(&request, &any).is_ok());
+        assert_eq!(status_of(&request), 403);
+        assert_eq!(
+            status_of(&RFC_REQUEST.replace("Origin: http://server.example.com\r\n", "")),
+            101
+        );
+    }
+
+    #[test]
+    fn the_token_is_accepted_from_query_bearer_or_cookie() {
+        let config = Config {
+            token: Some("s3 cret".into()),
+            ..Config::default()
+        };
+        let with = |from: &str| {
+            check(
+                &RFC_REQUEST.replace("Origin", &format!("{from}\r\nOrigin")),
+                &config,
+            )
+        };
+        assert_eq!(check(RFC_REQUEST, &config).unwrap_err().status, 401);
+        assert_eq!(with("Authorization: Bearer wrong").unwrap_err().status, 401);
+        assert!(with("Authorization: Bearer s3 cret").is_ok());
+        assert!(with("Cookie: a=b; miochat_token=s3 cret").is_ok());
+        let query = RFC_REQUEST.replace("/chat", "/chat?x=1&token=s3%20cret");
+        assert!(check(&query, &config).is_ok());
+        assert_eq!(
+            check(&query.replace("%20", "%21"), &config)
+                .unwrap_err()
+                .status,
+            401
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,197 @@
+//! Plain HTTP on the WebSocket port: what each request head gets.
+//!
+//! Like Node's `ws` sharing a port with `node:http`, one listener serves the
+//! browser client (`GET /`, `/app.js`, `/style.css`), `GET /status`, and the
+//! upgrade to WebSocket. Interface: [`answer`] decides, [`response`] and
+//! [`switching_protocols`] write the bytes. Every answer but `101` closes the
+//! connection (`Connection: close`): this server does not do keep-alive.
+
+use crate::config::Config;
+use crate::handshake::{Refusal, Request, Upgrade, check_upgrade};
+
+/// What a complete request head gets.
+#[derive(Debug)]
+pub enum Answer {
+    /// A valid upgrade: send `101` and switch to frames.
+    Upgrade(Upgrade),
+    /// Any other answer: send these bytes, then close.
+    Http(Vec<u8>),
+}
+
+/// The browser client, compiled in so the binary serves it from any working directory.
+const ASSETS: [(&str, &str, &[u8]); 3] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_bytes!("../client/index.html"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../client/app.js"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../client/style.css"),
+    ),
+];
+
+/// Decides what a request gets. `open` is the number of open WebSocket connections.
+pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
+    // A request that asks for a WebSocket, or one for a path only WebSockets live at,
+    // goes through every rule of §4.2.1 so a broken client hears what it got wrong.
+    if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
+        return match check_upgrade(request, config) {
+            Ok(upgrade) => Answer::Upgrade(upgrade),
+            Err(refusal) => Answer::Http(refusal_response(refusal)),
+        };
+    }
+    if request.method != "GET" {
+        return Answer::Http(refusal_response(Refusal {
+            status: 405,
+            reason: "only GET is served here",
+        }));
+    }
+    if request.path == "/status" {
+        let body = format!("{{\"connections\": {open}}}\n");
+        return Answer::Http(response(200, "application/json", body.as_bytes(), &[]));
+    }
+    match ASSETS.iter().find(|(path, _, _)| *path == request.path) {
+        Some((_, content_type, body)) => Answer::Http(response(200, content_type, body, &[])),
+        None => Answer::Http(refusal_response(Refusal {
+            status: 404,
+            reason: "not found",
+        })),
+    }
+}
+
+/// A refusal as an HTTP response: the status, the headers it calls for, a one-line body.
+pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
+    let extra: &[(&str, &str)] = match refusal.status {
+        // §4.4: tell the client which version we speak.
+        426 => &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")],
+        405 => &[("Allow", "GET")],
+        401 => &[("WWW-Authenticate", "Bearer")],
+        503 => &[("Retry-After", "1")],
+        _ => &[],
+    };
+    let body = format!("{}\n", refusal.reason);
+    response(
+        refusal.status,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        extra,
+    )
+}
+
+/// §4.2.2 item 5: the server's opening handshake.
+pub fn switching_protocols(accept: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A complete HTTP/1.1 response that ends the connection.
+pub fn response(status: u16, content_type: &str, body: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer_to(head: &str) -> Answer {
+        answer(
+            &Request::parse(head.as_bytes()).unwrap(),
+            &Config::default(),
+            3,
+        )
+    }
+
+    fn http_text(answer: Answer) -> String {
+        match answer {
+            Answer::Http(bytes) => String::from_utf8(bytes).unwrap(),
+            Answer::Upgrade(_) => panic!("expected an HTTP answer"),
+        }
+    }
+
+    #[test]
+    fn the_page_and_its_assets_are_served_with_their_types() {
+        let page = http_text(answer_to("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(page.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html"));
+        assert!(http_text(answer_to("GET /app.js HTTP/1.1\r\n\r\n")).contains("text/javascript"));
+        assert!(http_text(answer_to("GET /style.css HTTP/1.1\r\n\r\n")).contains("text/css"));
+    }
+
+    #[test]
+    fn status_reports_open_connections_as_json() {
+        let status = http_text(answer_to("GET /status HTTP/1.1\r\n\r\n"));
+        assert!(status.contains("Content-Type: application/json"));
+        assert!(status.ends_with("\r\n\r\n{\"connections\": 3}\n"));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_refused() {
+        assert!(http_text(answer_to("GET /nope HTTP/1.1\r\n\r\n")).starts_with("HTTP/1.1 404"));
+        let post = http_text(answer_to("POST /status HTTP/1.1\r\n\r\n"));
+        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET"));
+    }
+
+    #[test]
+    fn a_plain_get_on_a_websocket_path_is_told_what_is_missing() {
+        let text = http_text(answer_to("GET /chat HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(
+            text.starts_with("HTTP/1.1 400")
+                && text.ends_with("missing Upgrade: websocket header\n")
+        );
+    }
+
+    #[test]
+    fn a_wrong_version_gets_426_with_the_version_we_speak() {
+        let text = http_text(answer_to(
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        ));
+        assert!(
+            text.starts_with("HTTP/1.1 426 Upgrade Required")
+                && text.contains("Sec-WebSocket-Version: 13\r\n")
+        );
+    }
+
+    #[test]
+    fn the_101_carries_the_accept_key() {
+        let text = String::from_utf8(switching_protocols("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! miochat: a WebSocket chat server on one `mio` poll loop, written to be read.
+//!
+//! Reading order (each file owns one idea):
+//! - `server.rs`: the loop: poll, dispatch, broadcast, flush, reap;
+//! - `connection.rs`: one client's socket, state and buffers;
+//! - `handshake.rs` and `http.rs`: the HTTP upgrade and the plain HTTP answers;
+//! - `frame.rs` and `message.rs`: frames on the wire, and messages made of them;
+//! - `timer.rs`: the timing wheel behind heartbeats and timeouts;
+//! - `limits.rs`: what happens when descriptors or slots run out;
+//! - `error.rs`: the protocol rules a peer can break, and their close codes;
+//! - `config.rs`: the command line.
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod http;
+pub mod limits;
+pub mod message;
+pub mod server;
+pub mod timer;

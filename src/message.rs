@@ -1,0 +1,405 @@
+//! From frames to messages (RFC 6455 §5.4-§5.6): reassembly, UTF-8 and size limits.
+//!
+//! [`MessageReader::decode`] takes the bytes read so far and returns the next
+//! thing the peer said, or `Ok(None)` when it needs more bytes (nothing is
+//! consumed then). It owns the only state that spans frames: the fragments of
+//! a message in progress. It knows nothing about sockets, so tests and the
+//! fuzzer drive it with plain byte slices.
+//!
+//! A complete data message comes back already re-encoded as one unmasked
+//! server frame in `outgoing`: the server encodes each message once and then
+//! only appends those bytes to its recipients (notes/04-broadcast.md#encode-once).
+
+use crate::error::{ProtocolError, is_valid_close_code};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, apply_mask, encode_frame};
+
+/// One thing the peer said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A whole Text or Binary message; its server frame was appended to `outgoing`.
+    Data(Opcode),
+    /// §5.5.2: a Ping; the Pong must carry the same payload.
+    Ping(ControlPayload),
+    /// §5.5.3: a Pong, solicited or not.
+    Pong,
+    /// §5.5.1: a Close; `None` when the body was empty (the code is then 1005 locally).
+    Close(Option<CloseBody>),
+}
+
+/// A control frame's payload (at most 125 bytes), kept inline to avoid an allocation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ControlPayload {
+    len: u8,
+    bytes: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl ControlPayload {
+    fn new(payload: &[u8]) -> ControlPayload {
+        let mut bytes = [0; MAX_CONTROL_PAYLOAD];
+        bytes[..payload.len()].copy_from_slice(payload);
+        ControlPayload {
+            len: payload.len() as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for ControlPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ControlPayload({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
+    }
+}
+
+/// The status code and reason of a Close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseBody {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// A fragmented message that has started but not finished (§5.4).
+#[derive(Debug)]
+struct Fragments {
+    /// Text or Binary: the opcode of the first frame.
+    opcode: Opcode,
+    /// Unmasked payload of the frames so far.
+    payload: Vec<u8>,
+    /// For text: how many bytes of `payload` are known to be valid UTF-8.
+    utf8_checked: usize,
+}
+
+/// Frames in, messages out, for one connection.
+#[derive(Debug, Default)]
+pub struct MessageReader {
+    /// The message in progress, if its first frame had FIN = 0.
+    /// Boxed so an idle connection pays one pointer for it (notes/04-broadcast.md#memory).
+    fragments: Option<Box<Fragments>>,
+}
+
+impl MessageReader {
+    /// Decodes the next frame at the front of `buf` (unmasking it in place).
+    ///
+    /// Returns what the frame completed, if anything, and how many bytes it
+    /// used. `Ok(Some((None, n)))` is a fragment that did not end a message.
+    /// `max_message` bounds a whole message, checked from the header before
+    /// the payload is waited for (§10.4).
+    pub fn decode(
+        &mut self,
+        buf: &mut [u8],
+        max_message: usize,
+        outgoing: &mut Vec<u8>,
+    ) -> Result<Option<(Option<Incoming>, usize)>, ProtocolError> {
+        let Some(header) = FrameHeader::parse(buf)? else {
+            return Ok(None);
+        };
+        self.check_sequence(&header, max_message)?;
+        let frame_len = header.header_len as u64 + header.payload_len;
+        if (buf.len() as u64) < frame_len {
+            return Ok(None);
+        }
+        let payload = &mut buf[header.header_len..frame_len as usize];
+        apply_mask(payload, header.mask, 0);
+        let incoming = match header.opcode {
+            Opcode::Ping => Some(Incoming::Ping(ControlPayload::new(payload))),
+            Opcode::Pong => Some(Incoming::Pong),
+            Opcode::Close => Some(Incoming::Close(parse_close_body(payload)?)),
+            Opcode::Text | Opcode::Binary if header.fin => {
+                if header.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+                encode_frame(outgoing, true, header.opcode, payload, None);
+                Some(Incoming::Data(header.opcode))
+            }
+            Opcode::Text | Opcode::Binary => {
+                let mut fragments = Box::new(Fragments {
+                    opcode: header.opcode,
+                    payload: Vec::new(),
+                    utf8_checked: 0,
+                });
+                fragments.push(payload, false)?;
+                self.fragments = Some(fragments);
+                None
+            }
+            Opcode::Continuation => {
+                let fragments = self.fragments.as_mut().expect("checked by check_sequence");
+                fragments.push(payload, header.fin)?;
+                if header.fin {
+                    let done = self.fragments.take().expect("just used");
+                    encode_frame(outgoing, true, done.opcode, &done.payload, None);
+                    Some(Incoming::Data(done.opcode))
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(Some((incoming, frame_len as usize)))
+    }
+
+    /// The rules that relate a frame to the frames before it (§5.4) and the size limit (§10.4).
+    fn check_sequence(
+        &self,
+        header: &FrameHeader,
+        max_message: usize,
+    ) -> Result<(), ProtocolError> {
+        let so_far = match (&self.fragments, header.opcode) {
+            (_, op) if op.is_control() => return Ok(()),
+            (None, Opcode::Continuation) => return Err(ProtocolError::UnexpectedContinuation),
+            (Some(_), Opcode::Text | Opcode::Binary) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            (Some(fragments), _) => fragments.payload.len() as u64,
+            (None, _) => 0,
+        };
+        if so_far + header.payload_len > max_message as u64 {
+            return Err(ProtocolError::MessageTooBig);
+        }
+        Ok(())
+    }
+}
+
+impl Fragments {
+    /// Appends one frame's payload, checking text as far as it can be checked now.
+    ///
+    /// §8.1 lets a character be split across frames, so an incomplete sequence at
+    /// the end is fine until the last frame; anything else invalid fails at once,
+    /// without waiting for the rest of the message.
+    fn push(&mut self, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
+        self.payload.extend_from_slice(payload);
+        if self.opcode != Opcode::Text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.payload[self.utf8_checked..]) {
+            Ok(_) => self.utf8_checked = self.payload.len(),
+            // error_len() == None: the bytes end in the middle of a character.
+            Err(e) if e.error_len().is_none() && !fin => self.utf8_checked += e.valid_up_to(),
+            Err(_) => return Err(ProtocolError::InvalidUtf8),
+        }
+        Ok(())
+    }
+}
+
+/// §5.5.1: an empty body, or a 2-byte code and a UTF-8 reason.
+fn parse_close_body(payload: &[u8]) -> Result<Option<CloseBody>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseBodyTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !is_valid_close_code(code) {
+                return Err(ProtocolError::InvalidCloseCode(code));
+            }
+            let reason =
+                std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
+            Ok(Some(CloseBody {
+                code,
+                reason: reason.to_owned(),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 1 << 20;
+    const KEY: [u8; 4] = [0x11, 0x22, 0x33, 0x44];
+
+    fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(&mut out, fin, opcode, payload, Some(KEY));
+        out
+    }
+
+    /// Decodes every frame in `bytes`; returns what came out and the server frames.
+    fn decode_all(bytes: &[u8]) -> (Vec<Incoming>, Vec<u8>, Result<(), ProtocolError>) {
+        let mut reader = MessageReader::default();
+        let mut buf = bytes.to_vec();
+        let (mut seen, mut outgoing, mut at) = (Vec::new(), Vec::new(), 0);
+        loop {
+            match reader.decode(&mut buf[at..], MAX, &mut outgoing) {
+                Ok(Some((incoming, used))) => {
+                    seen.extend(incoming);
+                    at += used;
+                }
+                Ok(None) => return (seen, outgoing, Ok(())),
+                Err(e) => return (seen, outgoing, Err(e)),
+            }
+        }
+    }
+
+    // ---- single frames ----
+
+    #[test]
+    fn a_masked_text_frame_becomes_an_unmasked_server_frame() {
+        let (seen, outgoing, result) = decode_all(&client_frame(true, Opcode::Text, b"Hello"));
+        assert_eq!(result, Ok(()));
+        assert_eq!(seen, [Incoming::Data(Opcode::Text)]);
+        assert_eq!(outgoing, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+    }
+
+    #[test]
+    fn a_frame_fed_one_byte_at_a_time_needs_more_and_consumes_nothing() {
+        let frame = client_frame(true, Opcode::Binary, &[1, 2, 3, 4, 5]);
+        let mut reader = MessageReader::default();
+        let mut outgoing = Vec::new();
+        for cut in 0..frame.len() {
+            let mut partial = frame[..cut].to_vec();
+            assert_eq!(
+                reader.decode(&mut partial, MAX, &mut outgoing),
+                Ok(None),
+                "cut {cut}"
+            );
+            assert_eq!(partial, frame[..cut], "nothing unmasked at cut {cut}");
+        }
+        let mut whole = frame.clone();
+        let decoded = reader.decode(&mut whole, MAX, &mut outgoing).unwrap();
+        assert_eq!(
+            decoded,
+            Some((Some(Incoming::Data(Opcode::Binary)), frame.len()))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_text_fails_with_1007() {
+        let (_, _, result) = decode_all(&client_frame(true, Opcode::Text, &[0xce, 0xba, 0xff]));
+        assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn binary_payload_is_not_checked_for_utf8() {
+        let (seen, _, result) = decode_all(&client_frame(true, Opcode::Binary, &[0xff, 0xfe]));
+        assert_eq!(
+            (seen, result),
+            (vec![Incoming::Data(Opcode::Binary)], Ok(()))
+        );
+    }
+
+    #[test]
+    fn an_oversized_message_fails_from_its_header_alone() {
+        let mut reader = MessageReader::default();
+        // Only the header of a 2 MiB frame: the payload never has to arrive.
+        let header = [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x20, 0, 0, 1, 2, 3, 4];
+        let result = reader.decode(&mut header.clone(), MAX, &mut Vec::new());
+        assert_eq!(result, Err(ProtocolError::MessageTooBig));
+    }
+
+    // ---- fragmentation (§5.4) ----
+
+    #[test]
+    fn fragments_with_a_ping_between_them_give_the_ping_then_one_message() {
+        let mut bytes = client_frame(false, Opcode::Text, b"frag");
+        bytes.extend(client_frame(true, Opcode::Ping, b"are you there"));
+        bytes.extend(client_frame(false, Opcode::Continuation, b"men"));
+        bytes.extend(client_frame(true, Opcode::Continuation, b"ted"));
+        let (seen, outgoing, result) = decode_all(&bytes);
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            seen,
+            [
+                Incoming::Ping(ControlPayload::new(b"are you there")),
+                Incoming::Data(Opcode::Text)
+            ]
+        );
+        let mut expected = Vec::new();
+        encode_frame(&mut expected, true, Opcode::Text, b"fragmented", None);
+        assert_eq!(outgoing, expected);
+    }
+
+    #[test]
+    fn a_character_split_across_fragments_is_valid() {
+        let euro = "€".as_bytes(); // e2 82 ac
+        let mut bytes = client_frame(false, Opcode::Text, &euro[..1]);
+        bytes.extend(client_frame(false, Opcode::Continuation, &euro[1..2]));
+        bytes.extend(client_frame(true, Opcode::Continuation, &euro[2..]));
+        let (seen, _, result) = decode_all(&bytes);
+        assert_eq!((seen, result), (vec![Incoming::Data(Opcode::Text)], Ok(())));
+    }
+
+    #[test]
+    fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
+        // The second fragment is invalid; the third never has to arrive.
+        let mut bytes = client_frame(false, Opcode::Text, b"ok so far");
+        bytes.extend(client_frame(
+            false,
+            Opcode::Continuation,
+            &[0xf4, 0x90, 0x80, 0x80],
+        ));
+        let (_, _, result) = decode_all(&bytes);
+        assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn a_message_ending_mid_character_is_invalid() {
+        let mut bytes = client_frame(false, Opcode::Text, b"ok");
+        bytes.extend(client_frame(true, Opcode::Continuation, &[0xe2, 0x82]));
+        assert_eq!(decode_all(&bytes).2, Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn a_continuation_with_no_message_is_refused() {
+        let (_, _, result) = decode_all(&client_frame(true, Opcode::Continuation, b"x"));
+        assert_eq!(result, Err(ProtocolError::UnexpectedContinuation));
+    }
+
+    #[test]
+    fn a_new_message_inside_a_fragmented_one_is_refused() {
+        let mut bytes = client_frame(false, Opcode::Text, b"a");
+        bytes.extend(client_frame(true, Opcode::Text, b"b"));
+        assert_eq!(
+            decode_all(&bytes).2,
+            Err(ProtocolError::ExpectedContinuation)
+        );
+    }
+
+    #[test]
+    fn fragments_adding_up_past_the_limit_are_refused() {
+        let mut reader = MessageReader::default();
+        let mut outgoing = Vec::new();
+        let mut first = client_frame(false, Opcode::Binary, &[0; 10]);
+        assert!(
+            reader
+                .decode(&mut first, 15, &mut outgoing)
+                .unwrap()
+                .is_some()
+        );
+        let mut second = client_frame(true, Opcode::Continuation, &[0; 10]);
+        assert_eq!(
+            reader.decode(&mut second, 15, &mut outgoing),
+            Err(ProtocolError::MessageTooBig)
+        );
+    }
+
+    // ---- close bodies (§5.5.1, §7.4) ----
+
+    #[test]
+    fn close_bodies_are_parsed_and_checked() {
+        let close = |body: &[u8]| decode_all(&client_frame(true, Opcode::Close, body));
+        assert_eq!(close(&[]).0, [Incoming::Close(None)]);
+        let body = Some(CloseBody {
+            code: 1000,
+            reason: "bye".into(),
+        });
+        assert_eq!(
+            close(&[0x03, 0xe8, b'b', b'y', b'e']).0,
+            [Incoming::Close(body)]
+        );
+        assert_eq!(close(&[0x03]).2, Err(ProtocolError::CloseBodyTooShort));
+        assert_eq!(
+            close(&[0x03, 0xed]).2,
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        assert_eq!(
+            close(&[0x03, 0xe8, 0xff]).2,
+            Err(ProtocolError::InvalidCloseReason)
+        );
+    }
+}
