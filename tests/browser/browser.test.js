@@ -1,0 +1,479 @@
+// End-to-end test of the miochat browser client: Debian's Chromium, driven by
+// playwright-core, against the real server binary on loopback.
+//
+//   MIOCHAT_BIN   server binary, relative to the repo top unless absolute
+//                 (default target/debug/miochat)
+//   CHROMIUM      browser binary (default /usr/bin/chromium)
+//
+// Screenshots land in target/browser/. Every wait is for a condition with a
+// deadline, never a fixed sleep. A failing scenario prints the server's log
+// and the pages' consoles.
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const WebSocket = require('ws');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const BIN = path.resolve(REPO, process.env.MIOCHAT_BIN || 'target/debug/miochat');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(REPO, 'target', 'browser');
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+// Deadlines: generous, because CI has two cores and a debug build.
+const T_START = 20_000;    // server prints "listening on"
+const T_CONNECT = 15_000;  // page reaches "connected"
+const T_MSG = 10_000;      // a message crosses
+const T_RECONNECT = 40_000; // backoff is capped at 10 s, so two rounds fit
+const T_EXIT = 15_000;     // server exits after SIGTERM
+
+// --- the server under test ---------------------------------------------------
+
+const live = new Set(); // every server process not yet seen to exit
+
+class Server {
+  constructor(args) {
+    this.args = args;
+    this.log = [];
+    this.port = null;
+    this.exited = null; // {code, signal} once it exited
+    this.proc = spawn(BIN, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+    });
+    live.add(this);
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = { code, signal };
+        live.delete(this);
+        this.note(`[exited: code=${code} signal=${signal}]`);
+        resolve(this.exited);
+      });
+      this.proc.on('error', (e) => {
+        this.exited = { code: null, signal: null, error: e };
+        live.delete(this);
+        this.note(`[spawn failed: ${e.message}]`);
+        resolve(this.exited);
+      });
+    });
+    this.listening = new Promise((resolve, reject) => {
+      let buf = '';
+      this.proc.stderr.setEncoding('utf8');
+      this.proc.stderr.on('data', (chunk) => {
+        buf += chunk;
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          this.note(line);
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
+          if (m && this.port === null) {
+            this.port = Number(m[1]);
+            resolve(this.port);
+          }
+        }
+      });
+      this.proc.stdout.setEncoding('utf8');
+      this.proc.stdout.on('data', (c) => c.split('\n').filter(Boolean).forEach((l) => this.note('stdout: ' + l)));
+      this.exitPromise.then((e) => reject(new Error(
+        `server exited before "listening on 127.0.0.1:PORT" (code=${e.code} signal=${e.signal}` +
+        (e.error ? ` error=${e.error.message}` : '') + ')')));
+      setTimeout(() => reject(new Error(`no "listening on 127.0.0.1:PORT" on stderr within ${T_START} ms`)), T_START).unref();
+    });
+    this.listening.catch(() => {}); // awaited by start(); avoid an unhandled rejection
+  }
+
+  note(line) {
+    this.log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+  }
+
+  // Start a server and wait for its port. With a fixed port, retry the bind
+  // for a while: the previous server on it may have just died.
+  static async start({ port = 0, token = null, retryForMs = 0 } = {}) {
+    const args = ['--addr', `127.0.0.1:${port}`];
+    if (token !== null) args.push('--token', token);
+    const deadline = Date.now() + retryForMs;
+    const failed = [];
+    for (;;) {
+      const s = new Server(args);
+      try {
+        await s.listening;
+        s.failedBefore = failed;
+        return s;
+      } catch (e) {
+        s.kill('SIGKILL');
+        await s.exitPromise;
+        failed.push(s);
+        if (Date.now() >= deadline) {
+          e.message += '\n' + failed.map((f) => f.log.join('\n')).join('\n---\n');
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  kill(signal) {
+    if (!this.exited) this.proc.kill(signal);
+  }
+
+  async waitExit(ms) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server did not exit within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([this.exitPromise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+}
+
+function killAll() {
+  for (const s of live) s.kill('SIGKILL');
+}
+process.on('exit', killAll);
+
+// --- the browser -------------------------------------------------------------
+
+let browser;
+
+// Each scenario gets fresh tabs, its own servers, and a log of everything
+// that happened, printed only if it fails.
+function scenario(name, body) {
+  it(name, { timeout: 180_000 }, async () => {
+    const ctx = {
+      servers: [],
+      pages: [],
+      contexts: [],
+      consoleLog: [],
+      pageErrors: [],
+      async server(opts) {
+        const s = await Server.start(opts);
+        this.servers.push(s, ...s.failedBefore);
+        return s;
+      },
+      // Each tab gets a browser context (a window) of its own: two tabs of
+      // one window would leave one in the background, where Chromium runs
+      // timers and animation frames at 1 Hz and every click takes seconds.
+      async page(url, name) {
+        const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+        this.contexts.push(context);
+        const page = await context.newPage();
+        page.on('console', (m) => this.consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
+        page.on('pageerror', (e) => this.pageErrors.push(`[${name}] ${e.stack || e.message}`));
+        await page.goto(url);
+        this.pages.push(page);
+        return page;
+      },
+    };
+    try {
+      await body(ctx);
+      assert.deepEqual(ctx.pageErrors, [], 'uncaught errors in the page');
+    } catch (e) {
+      for (const [i, s] of ctx.servers.entries()) {
+        console.error(`\n----- server ${i + 1} (${s.args.join(' ')}) log -----\n${s.log.join('\n')}`);
+      }
+      console.error(`\n----- page consoles -----\n${ctx.consoleLog.join('\n')}`);
+      for (const p of ctx.pages) {
+        const text = await p.evaluate(() => document.querySelector('.app').innerText).catch(() => '(page gone)');
+        console.error(`\n----- ${p.url()} shows -----\n${text}`);
+      }
+      throw e;
+    } finally {
+      for (const c of ctx.contexts) await c.close().catch(() => {});
+      for (const s of ctx.servers) s.kill('SIGKILL');
+    }
+  });
+}
+
+// --- what a page shows -------------------------------------------------------
+
+const state = (page) => page.getAttribute('#state', 'data-state');
+
+function waitState(page, want, timeout = T_CONNECT) {
+  return page.waitForSelector(`#state[data-state="${want}"]`, { state: 'attached', timeout });
+}
+
+function waitCloseCode(page, code, timeout = T_CONNECT) {
+  return page.waitForSelector(`#close-info[data-code="${code}"]`, { state: 'visible', timeout });
+}
+
+// Wait until the log has a line of this direction ('in', 'out', 'sys', 'err')
+// whose text is exactly `text`.
+function waitLine(page, dir, text, timeout = T_MSG) {
+  return page.waitForFunction(
+    ([d, t]) => [...document.querySelectorAll(`#log li[data-dir="${d}"] .text`)].some((e) => e.textContent === t),
+    [dir, text],
+    { timeout, polling: 50 },
+  );
+}
+
+function lines(page, dir) {
+  return page.$$eval(`#log li[data-dir="${dir}"] .text`, (els) => els.map((e) => e.textContent));
+}
+
+// Type with real key events, then click Send.
+async function typeAndClickSend(page, text) {
+  await page.click('#input');
+  await page.keyboard.type(text);
+  await page.click('#send');
+}
+
+async function typeAndPressEnter(page, text) {
+  await page.click('#input');
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+function waitConnections(page, n, timeout = T_MSG) {
+  return page.waitForSelector(`#connections[data-count="${n}"]`, { state: 'attached', timeout });
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+// A raw HTTP upgrade request, to see what the server answers before any
+// browser gets involved. Resolves { status, headers }.
+function rawUpgrade(port, pathAndQuery) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path: pathAndQuery,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    req.setTimeout(T_MSG, () => req.destroy(new Error('no answer to the upgrade request')));
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode, headers: res.headers });
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode, headers: res.headers });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// --- scenarios ---------------------------------------------------------------
+
+describe('miochat in Chromium', () => {
+  before(async () => {
+    assert.ok(fs.existsSync(BIN), `server binary ${BIN} is missing: build it (cargo build) or set MIOCHAT_BIN`);
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (tests/browser/run.sh does)`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    killAll();
+  });
+
+  scenario('the server serves the three client files and /status', async (ctx) => {
+    const s = await ctx.server();
+    const want = {
+      '/': ['index.html', /^text\/html\b/],
+      '/app.js': ['app.js', /^(text|application)\/javascript\b/],
+      '/style.css': ['style.css', /^text\/css\b/],
+    };
+    for (const [p, [file, type]] of Object.entries(want)) {
+      const res = await fetch(s.base + p);
+      assert.equal(res.status, 200, `GET ${p}`);
+      assert.match(res.headers.get('content-type') || '', type, `content type of GET ${p}`);
+      const body = await res.text();
+      const disk = fs.readFileSync(path.join(REPO, 'client', file), 'utf8');
+      assert.ok(body === disk, `GET ${p} is not client/${file} as on disk: the binary embeds an older copy, rebuild it`);
+    }
+    const res = await fetch(s.base + '/status');
+    assert.equal(res.status, 200, 'GET /status');
+    assert.match(res.headers.get('content-type') || '', /^application\/json\b/, 'content type of GET /status');
+    assert.deepEqual(await res.json(), { connections: 0 });
+  });
+
+  scenario('two tabs chat: sent shows as →, received as ←, never echoed', async (ctx) => {
+    const s = await ctx.server();
+    const a = await ctx.page(s.base + '/', 'A');
+    const b = await ctx.page(s.base + '/', 'B');
+    await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
+
+    // The welcome is a system line, not a chat line with raw JSON.
+    for (const p of [a, b]) {
+      await waitLine(p, 'sys', 'welcome: connected to chat');
+      assert.deepEqual(await lines(p, 'in'), [], 'the welcome must not show as a received chat line');
+    }
+    // /status is polled: both tabs see two connections.
+    await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
+
+    // A types with real key events and clicks Send.
+    await typeAndClickSend(a, 'hello from A');
+    await waitLine(b, 'in', 'hello from A');
+    await waitLine(a, 'out', 'hello from A');
+    assert.equal(await a.inputValue('#input'), '', 'the input is cleared after sending');
+
+    // B answers with Enter. Once A has B's answer, anything the server would
+    // have echoed back to A of A's own message is there too (one connection
+    // is in order), so the "never echoed" check below needs no sleep.
+    await typeAndPressEnter(b, 'hi back from B');
+    await waitLine(a, 'in', 'hi back from B');
+    await waitLine(b, 'out', 'hi back from B');
+    assert.deepEqual(await lines(a, 'in'), ['hi back from B'], 'A never sees its own message as ←');
+    assert.deepEqual(await lines(b, 'out'), ['hi back from B']);
+
+    // Blank and whitespace-only input is refused, not sent.
+    await a.click('#input');
+    await a.keyboard.press('Enter');
+    await a.keyboard.type('   ');
+    await a.keyboard.press('Enter');
+    assert.equal(await a.getAttribute('#input', 'aria-invalid'), 'true', 'blank input is marked as refused');
+    await typeAndPressEnter(a, ' after the blanks');
+    await waitLine(b, 'in', '    after the blanks');
+    assert.deepEqual(await lines(b, 'in'), ['hello from A', '    after the blanks'], 'blank messages were not sent');
+
+    // Received text is text, never markup.
+    const evil = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
+    await a.fill('#input', evil);
+    await a.click('#send');
+    await waitLine(b, 'in', evil);
+    assert.equal(await b.$$eval('#log img, #log b', (els) => els.length), 0, 'markup in a message became elements');
+    assert.equal(await b.evaluate(() => window.__pwned), undefined);
+
+    // A long unbroken message wraps instead of widening the log.
+    const long = 'https://example.com/' + 'a-very-long-path-segment-without-spaces-'.repeat(6) + 'end';
+    await a.fill('#input', long);
+    await a.keyboard.press('Enter');
+    await waitLine(b, 'in', long);
+    for (const p of [a, b]) {
+      const [sw, cw] = await p.$eval('#log', (e) => [e.scrollWidth, e.clientWidth]);
+      assert.ok(sw <= cw, `the log scrolls sideways (${sw} > ${cw}): long lines must wrap`);
+    }
+
+    // A binary frame from a third, non-browser client shows as its size.
+    const raw = new WebSocket(`ws://127.0.0.1:${s.port}/`);
+    await new Promise((resolve, reject) => { raw.once('message', resolve); raw.once('error', reject); });
+    await Promise.all([waitConnections(a, 3), waitConnections(b, 3)]);
+    raw.send(Buffer.from([0, 1, 2, 254, 255]), { binary: true });
+    await Promise.all([waitLine(a, 'in', '[binary 5 bytes]'), waitLine(b, 'in', '[binary 5 bytes]')]);
+    raw.close(1000, 'bye');
+    await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
+
+    await typeAndPressEnter(b, 'Nice, it works ✓ — and UTF-8 too: ünïcödé, Ελληνικά, Кириллица');
+    await waitLine(a, 'in', 'Nice, it works ✓ — and UTF-8 too: ünïcödé, Ελληνικά, Кириллица');
+
+    await shot(a, 'tab-a.png');
+    await shot(b, 'tab-b.png');
+    await b.setViewportSize({ width: 390, height: 760 });
+    const [sw, cw] = await b.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(sw <= cw, `at 390 px the page scrolls sideways (${sw} > ${cw})`);
+    await shot(b, 'tab-b-narrow.png');
+  });
+
+  scenario('SIGKILL: tabs show 1006, count down, and come back when the server does', async (ctx) => {
+    const s1 = await ctx.server();
+    const port = s1.port;
+    const a = await ctx.page(s1.base + '/', 'A');
+    const b = await ctx.page(s1.base + '/', 'B');
+    await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
+    await typeAndClickSend(a, 'before the crash');
+    await waitLine(b, 'in', 'before the crash');
+
+    s1.kill('SIGKILL');
+    await s1.waitExit(T_EXIT);
+
+    for (const p of [a, b]) {
+      await waitCloseCode(p, 1006);
+      assert.match(await p.textContent('#close-info'), /1006 connection lost without a close frame/);
+      await p.waitForFunction(() => {
+        const r = document.getElementById('retry');
+        return !r.hidden && /^reconnecting in \d+ s$/.test(r.textContent);
+      }, null, { timeout: T_CONNECT, polling: 50 });
+      assert.notEqual(await state(p), 'connected');
+    }
+    await a.waitForFunction(() => document.getElementById('state').dataset.state === 'disconnected',
+      null, { timeout: T_CONNECT, polling: 20 });
+
+    // Sending while disconnected is refused visibly, and the text is kept.
+    await typeAndPressEnter(a, 'anyone there?');
+    await waitLine(a, 'err', 'not sent (not connected): anyone there?');
+    assert.equal(await a.inputValue('#input'), 'anyone there?');
+    assert.equal(await a.getAttribute('#input', 'aria-invalid'), 'true');
+    await shot(a, 'tab-a-reconnecting.png');
+
+    // The same port again: the tabs must find it by themselves.
+    const s2 = await ctx.server({ port, retryForMs: 10_000 });
+    assert.equal(s2.port, port);
+    await Promise.all([waitState(a, 'connected', T_RECONNECT), waitState(b, 'connected', T_RECONNECT)]);
+    for (const p of [a, b]) {
+      assert.equal(await p.isHidden('#retry'), true, 'the countdown is gone once connected');
+      assert.equal(await p.isHidden('#close-info'), true, 'the old close is cleared once connected');
+    }
+    await a.click('#send'); // the kept text goes out now
+    await waitLine(b, 'in', 'anyone there?');
+    await typeAndPressEnter(b, 'back again');
+    await waitLine(a, 'in', 'back again');
+    await shot(a, 'tab-a-reconnected.png');
+  });
+
+  scenario('SIGTERM: tabs show 1001 and the server exits 0', async (ctx) => {
+    const s = await ctx.server();
+    const a = await ctx.page(s.base + '/', 'A');
+    const b = await ctx.page(s.base + '/', 'B');
+    await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
+    await typeAndClickSend(a, 'last words');
+    await waitLine(b, 'in', 'last words');
+
+    s.kill('SIGTERM');
+    await Promise.all([waitCloseCode(a, 1001), waitCloseCode(b, 1001)]);
+    for (const p of [a, b]) {
+      assert.match(await p.textContent('#close-info'), /^closed: 1001 going away/);
+    }
+    const exit = await s.waitExit(T_EXIT);
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, 'exit status after SIGTERM');
+    await shot(b, 'tab-b-shutdown.png');
+  });
+
+  scenario('--token: the page with ?token= chats, the page without is refused', async (ctx) => {
+    const s = await ctx.server({ token: 's3cret' });
+
+    // What the server answers, before any browser is involved.
+    assert.equal((await rawUpgrade(s.port, '/')).status, 401, 'upgrade without a token');
+    assert.equal((await rawUpgrade(s.port, '/?token=wrong')).status, 401, 'upgrade with a wrong token');
+    assert.equal((await rawUpgrade(s.port, '/?token=s3cret')).status, 101, 'upgrade with the token');
+
+    const a = await ctx.page(s.base + '/?token=s3cret', 'A');
+    const b = await ctx.page(s.base + '/?token=s3cret', 'B');
+    const n = await ctx.page(s.base + '/', 'no-token');
+    await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
+    await typeAndClickSend(a, 'members only');
+    await waitLine(b, 'in', 'members only');
+
+    await waitCloseCode(n, 1006);
+    assert.match(await n.textContent('#close-info'), /^could not connect: 1006/);
+    await n.waitForSelector('#hint', { state: 'visible', timeout: T_CONNECT });
+    assert.match(await n.textContent('#hint'), /token/);
+    assert.notEqual(await state(n), 'connected');
+    await waitConnections(n, 2);
+    assert.deepEqual(await lines(n, 'in'), [], 'the refused page received nothing');
+    await shot(n, 'tab-no-token.png');
+  });
+});
