@@ -386,6 +386,24 @@ describe('miochat in Chromium', () => {
     const [sw, cw] = await b.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
     assert.ok(sw <= cw, `at 390 px the page scrolls sideways (${sw} > ${cw})`);
     await shot(b, 'tab-b-narrow.png');
+    await b.emulateMedia({ colorScheme: 'dark' });
+    await shot(b, 'tab-b-narrow-dark.png');
+  });
+
+  scenario('the Disconnect and Reconnect buttons', async (ctx) => {
+    const s = await ctx.server();
+    const a = await ctx.page(s.base + '/', 'A');
+    await waitState(a, 'connected');
+    await a.click('#disconnect');
+    await waitCloseCode(a, 1000);
+    assert.match(await a.textContent('#close-info'), /^closed: 1000 normal closure/);
+    assert.equal(await state(a), 'disconnected');
+    assert.match(await a.textContent('#retry'), /press Reconnect/, 'no automatic reconnect after Disconnect');
+    await waitConnections(a, 0);
+    await a.click('#reconnect');
+    await waitState(a, 'connected');
+    await waitConnections(a, 1);
+    assert.equal(await a.isHidden('#close-info'), true);
   });
 
   scenario('SIGKILL: tabs show 1006, count down, and come back when the server does', async (ctx) => {
@@ -411,6 +429,14 @@ describe('miochat in Chromium', () => {
     }
     await a.waitForFunction(() => document.getElementById('state').dataset.state === 'disconnected',
       null, { timeout: T_CONNECT, polling: 20 });
+
+    // The backoff grows: after two failed attempts (0.5 s, then 1 s) the next
+    // wait is over a second, and the failures share one log line.
+    await a.waitForFunction(() => Number(document.getElementById('retry').dataset.ms) > 1100,
+      null, { timeout: T_CONNECT, polling: 50 });
+    await a.waitForFunction(() => [...document.querySelectorAll('#log li[data-dir="err"] .text')]
+      .some((e) => /^could not connect \(1006 .*\) ×\d+$/.test(e.textContent)), null, { timeout: T_CONNECT });
+    assert.match(await a.textContent('#close-info'), /^closed: 1006/, 'the close of the live connection stays in view');
 
     // Sending while disconnected is refused visibly, and the text is kept.
     await typeAndPressEnter(a, 'anyone there?');
