@@ -1,0 +1,307 @@
+//! Shared by the scenario tests: start the real binary on an ephemeral port,
+//! and talk to it as a raw TCP client with a small client-side codec written
+//! here, independently of the server's own `frame.rs`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a broken server may take before a test gives up on it. Generous:
+/// it bounds how long a failure takes to notice, it is not a speed claim.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The server binary running in a child process; killed and reaped on drop.
+/// If the test is failing, its log is printed, as the first thing to read.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `miochat --addr 127.0.0.1:0 ARGS` and waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_miochat")), args)
+    }
+
+    /// Same, with a prepared command (for `prlimit` or environment variables).
+    pub fn start_with(mut command: Command, args: &[&str]) -> ServerProcess {
+        if !args.contains(&"--addr") {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
+        command.args(args).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or("debug".into()));
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn miochat");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = addr_tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match addr_rx.recv_timeout(DEADLINE) {
+            Ok(addr) => addr.parse().expect("listening address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not print its address; log:\n{}", log.lock().unwrap());
+            }
+        };
+        ServerProcess { child, addr, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle` (the server logs asynchronously to us).
+    pub fn wait_for_log(&self, needle: &str) {
+        let found = wait_until(DEADLINE, || self.log().contains(needle));
+        assert!(found, "log never said {needle:?}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// utime + stime in clock ticks, from /proc/PID/stat.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        // Fields 14 and 15 of stat(5), counted from after the name (field 3 is index 0).
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// VmRSS in KiB, from /proc/PID/status.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// `GET /status` → the number it reports.
+    pub fn status_connections(&self) -> u64 {
+        let response = http_request(self.addr, "GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let digits: String = body.chars().filter(|c| c.is_ascii_digit()).collect();
+        digits.parse().unwrap_or_else(|_| panic!("bad /status body {body:?}"))
+    }
+
+    pub fn wait_for_status(&self, expected: u64) {
+        let ok = wait_until(DEADLINE, || self.status_connections() == expected);
+        assert!(ok, "/status never reported {expected}, last {}", self.status_connections());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}---- end of server log ----", self.log());
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `deadline` passes.
+pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
+/// Sends a raw request and reads the whole response (the server closes after answering).
+pub fn http_request(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The RFC 6455 §1.3 example key and its accept value.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+// ---- a raw WebSocket client, written for the tests ----
+
+pub const TEXT: u8 = 0x1;
+pub const BINARY: u8 = 0x2;
+pub const CONTINUATION: u8 = 0x0;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+pub const PONG: u8 = 0xA;
+
+/// One frame as the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == CLOSE && self.payload.len() >= 2).then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+/// A client frame: masked with a fixed key (the key's value does not matter to the server).
+pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0xA1, 0xB2, 0xC3, 0xD4];
+    let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend((n as u64).to_be_bytes());
+        }
+    }
+    out.extend(mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// A client on a raw socket, after a successful upgrade.
+pub struct RawClient {
+    pub stream: TcpStream,
+    /// Bytes read past what has been parsed.
+    pending: Vec<u8>,
+}
+
+impl RawClient {
+    /// Connects and upgrades on `path`; panics unless the answer is a correct 101.
+    pub fn connect(addr: SocketAddr, path: &str) -> RawClient {
+        Self::connect_with(addr, &upgrade_request(path), &[])
+    }
+
+    /// Sends `request` followed by `first_bytes` in one write; expects 101.
+    pub fn connect_with(addr: SocketAddr, request: &str, first_bytes: &[u8]) -> RawClient {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut bytes = request.as_bytes().to_vec();
+        bytes.extend_from_slice(first_bytes);
+        stream.write_all(&bytes).unwrap();
+        let mut client = RawClient { stream, pending: Vec::new() };
+        let head = client.read_head();
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "no 101: {head:?}");
+        assert!(head.contains(&format!("Sec-WebSocket-Accept: {ACCEPT}\r\n")), "{head:?}");
+        client
+    }
+
+    fn read_head(&mut self) -> String {
+        loop {
+            if let Some(at) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.pending.drain(..at + 4).collect();
+                return String::from_utf8_lossy(&head).into_owned();
+            }
+            assert!(self.fill() > 0, "connection closed before the response head");
+        }
+    }
+
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 65536];
+        let n = self.stream.read(&mut chunk).unwrap_or(0);
+        self.pending.extend_from_slice(&chunk[..n]);
+        n
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.send(&client_frame(true, TEXT, text.as_bytes()));
+    }
+
+    /// Reads the next frame; `None` when the server closed the connection.
+    pub fn read_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, used)) = parse_server_frame(&self.pending) {
+                self.pending.drain(..used);
+                return Some(frame);
+            }
+            if self.fill() == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Reads frames, answering nothing, until a data frame; panics on close.
+    pub fn read_message(&mut self) -> Frame {
+        loop {
+            let frame = self.read_frame().expect("connection closed while waiting for a message");
+            if matches!(frame.opcode, TEXT | BINARY) {
+                return frame;
+            }
+            assert_ne!(frame.opcode, CLOSE, "got close {:?} while waiting for a message", frame.close_code());
+        }
+    }
+
+    pub fn read_text(&mut self) -> String {
+        String::from_utf8(self.read_message().payload).unwrap()
+    }
+
+    /// Skips the welcome message every chat client gets first.
+    pub fn skip_welcome(&mut self) {
+        let welcome = self.read_text();
+        assert!(welcome.contains("welcome"), "{welcome}");
+    }
+
+    /// Expects a Close with `code` (skipping data and pings before it), then the end of the stream.
+    pub fn expect_close(&mut self, code: u16) {
+        loop {
+            let frame = self.read_frame().expect("closed without a close frame");
+            if frame.opcode == CLOSE {
+                assert_eq!(frame.close_code(), Some(code), "close payload {:?}", frame.payload);
+                break;
+            }
+        }
+        self.expect_eof();
+    }
+
+    /// Expects the server to close TCP (after we stop sending).
+    pub fn expect_eof(&mut self) {
+        while self.read_frame().is_some() {}
+    }
+}
+
+/// Parses one unmasked server frame; `None` until it is complete.
+fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
+    let (b0, b1) = (*buf.first()?, *buf.get(1)?);
+    assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
+    let (len, start) = match b1 & 0x7F {
+        126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().unwrap()) as usize, 4),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().unwrap()) as usize, 10),
+        n => (n as usize, 2),
+    };
+    let payload = buf.get(start..start + len)?.to_vec();
+    Some((Frame { fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload }, start + len))
+}
