@@ -1,0 +1,126 @@
+//! miochat-bench: a single-threaded mio load generator for WebSocket chat
+//! servers on this machine (loopback only). Each scenario prints one JSON line.
+
+mod args;
+mod bigmsg;
+mod common;
+mod fanout;
+mod handshake;
+mod idle;
+mod net;
+mod report;
+mod sys;
+mod ws;
+
+use std::time::Duration;
+
+pub type Outcome = Result<(), String>;
+
+pub struct Ctx {
+    pub args: args::Args,
+    pub target: net::Target,
+    pub probe: sys::Probe,
+    pub src_ips: u32,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    status: bool,
+}
+
+impl Ctx {
+    /// GET /status must report at least `n` connections within 5 s (unless --no-status).
+    pub fn status_check(&self, n: u64) -> Result<Option<u64>, String> {
+        if !self.status {
+            return Ok(None);
+        }
+        let got = common::wait_status(&self.target, n, Duration::from_secs(5))?;
+        if got < n {
+            return Err(format!("GET /status reports {got} connections, expected at least {n}"));
+        }
+        Ok(Some(got))
+    }
+}
+
+const USAGE: &str = "\
+usage: miochat-bench SCENARIO --url ws://127.0.0.1:PORT/ [--pid SERVER_PID] [options]
+       miochat-bench report --input RESULTS.jsonl [--md OUT.md] [--svg OUT.svg] [--title T] [--baseline NAME]
+
+scenarios (each prints one JSON line; exit 1 on any failure or violation):
+  fanout       --clients 1000 --senders 10 --messages 300 --bytes 64 --window 2
+  fanout-rate  --clients 1000 --senders 10 --rate 20000 (deliveries/s) --duration 10 --bytes 64
+  idle         --conns 10000 --duration 10 --settle 2   (run the server with a short heartbeat)
+  handshake    --concurrency 32 --duration 10
+  bigmsg       --bytes 1048576 --messages 100 --window 2 [--binary]
+common: --label NAME  --timeout 120 (s)  --src-ips 32 (127.0.0.x sources)
+        --connect-concurrency 64  --no-status (skip the GET /status check)
+The target must be on loopback (127.0.0.0/8 or [::1]).";
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() || argv[0] == "-h" || argv[0] == "--help" {
+        println!("{USAGE}");
+        return;
+    }
+    let parsed = match args::Args::parse(argv.into_iter()) {
+        Ok(a) => a,
+        Err(e) => fail_usage(&e),
+    };
+    if parsed.command == "report" {
+        if let Err(e) = report::run(&parsed) {
+            eprintln!("miochat-bench report: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let scenario = parsed.command.clone();
+    if !["fanout", "fanout-rate", "idle", "handshake", "bigmsg"].contains(&scenario.as_str()) {
+        fail_usage(&format!("unknown scenario {scenario:?}"));
+    }
+    let label = parsed.str("label", "server");
+    let setup = || -> Result<Ctx, String> {
+        let url = parsed.str_opt("url").ok_or("--url is required")?;
+        let target = net::Target::parse(&url)?;
+        let pid: u32 = parsed.num("pid", 0)?;
+        let probe = sys::Probe { pid: (pid != 0).then_some(pid), clk_tck: sys::clk_tck() };
+        let timeout = Duration::from_secs_f64(parsed.num("timeout", 120.0)?);
+        let src_ips = parsed.num("src-ips", 32)?;
+        let concurrency = parsed.num("connect-concurrency", 64)?;
+        let status = !parsed.flag("no-status");
+        if let Some(p) = probe.pid {
+            sys::proc_cpu_ticks(p).map_err(|e| format!("--pid {p}: {e}"))?;
+        }
+        Ok(Ctx { args: parsed, target, probe, src_ips, timeout, concurrency, status })
+    };
+    let mut out = common::Json::default();
+    out.str("scenario", &scenario).str("server", &label);
+    let ctx = match setup() {
+        Ok(c) => c,
+        Err(e) => fail_usage(&e),
+    };
+    let nofile = sys::raise_nofile(65536);
+    let res = match scenario.as_str() {
+        "fanout" => fanout::run(&ctx, false, &mut out),
+        "fanout-rate" => fanout::run(&ctx, true, &mut out),
+        "idle" => idle::run(&ctx, &mut out),
+        "handshake" => handshake::run(&ctx, &mut out),
+        "bigmsg" => bigmsg::run(&ctx, &mut out),
+        _ => unreachable!(),
+    };
+    if let Some(p) = ctx.probe.pid {
+        out.int("server_pid", p as u64);
+    }
+    out.int("clk_tck", ctx.probe.clk_tck).int("nofile", nofile);
+    out.bool("ok", res.is_ok());
+    if let Err(e) = &res {
+        out.str("error", e);
+    }
+    println!("{}", out.line());
+    if let Err(e) = res {
+        eprintln!("miochat-bench {scenario} [{label}]: FAILED: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn fail_usage(msg: &str) -> ! {
+    eprintln!("miochat-bench: {msg}\n\n{USAGE}");
+    std::process::exit(2);
+}

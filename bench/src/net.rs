@@ -1,0 +1,482 @@
+//! The connection engine: one mio poll, a slab of client connections indexed
+//! by token, upgrade and frame handling, pings answered with pongs. Scenarios
+//! see open connections, whole messages and closes through `Handler`.
+
+use crate::sys;
+use crate::ws::{self, Parsed, Rng};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// A `ws://` target on this machine. Anything off loopback is refused.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, p) = h.split_once(']').ok_or("bad IPv6 host")?;
+            (h, p.strip_prefix(':').unwrap_or("80"))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, p),
+                None => (hostport, "80"),
+            }
+        };
+        let port: u16 = port.parse().map_err(|_| format!("bad port in {url:?}"))?;
+        let ip: IpAddr = if host == "localhost" {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            host.parse().map_err(|_| format!("{host:?}: give a literal loopback address"))?
+        };
+        let loopback = match ip {
+            IpAddr::V4(v4) => v4.octets()[0] == 127,
+            IpAddr::V6(v6) => v6.is_loopback(),
+        };
+        if !loopback {
+            return Err(format!("refusing {ip}: load is only ever sent to 127.0.0.0/8 or [::1]"));
+        }
+        Ok(Target { addr: SocketAddr::new(ip, port), host: hostport.to_string(), path: path.to_string() })
+    }
+
+    pub fn with_path(&self, path: &str) -> Target {
+        Target { path: path.to_string(), ..self.clone() }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Idle,
+    Connecting,
+    Upgrading,
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub enum Closed {
+    /// We sent a close frame and the server answered with its own.
+    Clean,
+    /// The server sent a close frame first (answered, then dropped).
+    ByServer(u16),
+    /// The stream ended without a close frame.
+    Eof,
+    ConnectFailed(String),
+    Io(String),
+    Protocol(String),
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::Clean => write!(f, "closed cleanly"),
+            Closed::ByServer(code) => write!(f, "server sent close {code}"),
+            Closed::Eof => write!(f, "server closed the stream without a close frame"),
+            Closed::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            Closed::Io(e) => write!(f, "i/o error: {e}"),
+            Closed::Protocol(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+pub trait Handler {
+    fn on_open(&mut self, _id: usize) {}
+    /// A whole text or binary message (fragments already joined).
+    fn on_message(&mut self, id: usize, opcode: u8, payload: &[u8], now: Instant);
+    fn on_closed(&mut self, id: usize, why: Closed);
+}
+
+pub struct Conn {
+    sock: Option<TcpStream>,
+    pub phase: Phase,
+    pub close_sent: bool,
+    pub opened_at: Instant,
+    key: [u8; 24],
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    frag_op: u8,
+    frag: Vec<u8>,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn {
+            sock: None,
+            phase: Phase::Idle,
+            close_sent: false,
+            opened_at: Instant::now(),
+            key: [0; 24],
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            frag_op: 0,
+            frag: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub pings: u64,
+    pub connects_started: u64,
+}
+
+pub struct Net {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(usize, bool, bool)>,
+    pub conns: Vec<Conn>,
+    scratch: Vec<u8>,
+    rng: Rng,
+    target: Target,
+    srcs: Vec<IpAddr>,
+    next_src: usize,
+    max_frame: usize,
+    dead: Vec<(usize, Closed)>,
+    pub stats: Stats,
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+impl Net {
+    /// `src_ips`: how many 127.0.0.x source addresses to spread connections over.
+    pub fn new(target: &Target, src_ips: u32, max_frame: usize) -> io::Result<Net> {
+        let srcs = match target.addr {
+            SocketAddr::V4(_) if src_ips > 0 => {
+                (1..=src_ips.min(254)).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))).collect()
+            }
+            _ => Vec::new(),
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(42)
+            ^ std::process::id() as u64;
+        Ok(Net {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            conns: Vec::new(),
+            scratch: vec![0; READ_CHUNK],
+            rng: Rng::new(seed),
+            target: target.clone(),
+            srcs,
+            next_src: 0,
+            max_frame,
+            dead: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Adds a connection slot and starts connecting it; returns its id.
+    pub fn open(&mut self) -> usize {
+        let id = self.conns.len();
+        self.conns.push(Conn::new());
+        self.open_at(id);
+        id
+    }
+
+    /// (Re)starts a connection in slot `id`, which must not be live.
+    pub fn open_at(&mut self, id: usize) {
+        debug_assert!(self.conns[id].sock.is_none());
+        let src = if self.srcs.is_empty() {
+            None
+        } else {
+            self.next_src = (self.next_src + 1) % self.srcs.len();
+            Some(self.srcs[self.next_src])
+        };
+        let key = ws::new_key(&mut self.rng);
+        let c = &mut self.conns[id];
+        c.phase = Phase::Connecting;
+        c.close_sent = false;
+        c.opened_at = Instant::now();
+        c.key = key;
+        c.rbuf.clear();
+        c.wbuf.clear();
+        c.wpos = 0;
+        c.frag_op = 0;
+        c.frag.clear();
+        self.stats.connects_started += 1;
+        let res = sys::connect_from(self.target.addr, src).and_then(|mut s| {
+            self.poll.registry().register(&mut s, Token(id), Interest::READABLE | Interest::WRITABLE)?;
+            Ok(s)
+        });
+        match res {
+            Ok(s) => self.conns[id].sock = Some(s),
+            Err(e) => {
+                self.conns[id].phase = Phase::Closed;
+                self.dead.push((id, Closed::ConnectFailed(e.to_string())));
+            }
+        }
+    }
+
+    pub fn phase(&self, id: usize) -> Phase {
+        self.conns[id].phase
+    }
+
+    /// Queues one masked frame and writes as much as the socket takes.
+    pub fn send(&mut self, id: usize, opcode: u8, payload: &[u8]) {
+        let c = &mut self.conns[id];
+        if c.phase != Phase::Open {
+            return;
+        }
+        let mask = (self.rng.next_u64() as u32).to_ne_bytes();
+        if c.wpos == c.wbuf.len() {
+            c.wbuf.clear();
+            c.wpos = 0;
+        }
+        ws::encode_frame(&mut c.wbuf, opcode, payload, mask);
+        self.flush(id);
+    }
+
+    /// Starts the closing handshake (status 1000).
+    pub fn close(&mut self, id: usize) {
+        if self.conns[id].phase == Phase::Open && !self.conns[id].close_sent {
+            self.send(id, ws::OP_CLOSE, &1000u16.to_be_bytes());
+            self.conns[id].close_sent = true;
+        }
+    }
+
+    /// Drops the socket at once (no handler call).
+    pub fn drop_conn(&mut self, id: usize) {
+        let c = &mut self.conns[id];
+        if let Some(mut s) = c.sock.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        c.phase = Phase::Closed;
+        c.rbuf = Vec::new();
+        c.wbuf = Vec::new();
+        c.wpos = 0;
+        c.frag = Vec::new();
+    }
+
+    fn kill(&mut self, id: usize, why: Closed) {
+        if self.conns[id].phase != Phase::Closed {
+            self.drop_conn(id);
+            self.dead.push((id, why));
+        }
+    }
+
+    fn flush(&mut self, id: usize) {
+        let c = &mut self.conns[id];
+        let Some(sock) = c.sock.as_mut() else { return };
+        while c.wpos < c.wbuf.len() {
+            match sock.write(&c.wbuf[c.wpos..]) {
+                Ok(0) => {
+                    self.kill(id, Closed::Io("write returned 0".into()));
+                    return;
+                }
+                Ok(n) => c.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.kill(id, Closed::Io(e.to_string()));
+                    return;
+                }
+            }
+        }
+        if c.wpos == c.wbuf.len() {
+            c.wbuf.clear();
+            c.wpos = 0;
+        } else if c.wpos > 1 << 16 && c.wpos * 2 > c.wbuf.len() {
+            c.wbuf.drain(..c.wpos);
+            c.wpos = 0;
+        }
+    }
+
+    /// Waits for readiness once (at most `timeout`) and handles every event.
+    pub fn poll_once<H: Handler>(&mut self, h: &mut H, timeout: Option<Duration>) -> io::Result<()> {
+        self.report_dead(h);
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.ready.clear();
+        for ev in self.events.iter() {
+            let failed = ev.is_error() || ev.is_write_closed() && ev.is_read_closed();
+            self.ready.push((ev.token().0, ev.is_readable() || ev.is_read_closed(), ev.is_writable() || failed));
+        }
+        let ready = std::mem::take(&mut self.ready);
+        for &(id, readable, writable) in &ready {
+            if id >= self.conns.len() || self.conns[id].sock.is_none() {
+                continue;
+            }
+            if self.conns[id].phase == Phase::Connecting {
+                if !writable && !readable {
+                    continue;
+                }
+                let sock = self.conns[id].sock.as_ref().unwrap();
+                match sock.take_error() {
+                    Ok(None) => {}
+                    Ok(Some(e)) | Err(e) => {
+                        self.kill(id, Closed::ConnectFailed(e.to_string()));
+                        continue;
+                    }
+                }
+                match sock.peer_addr() {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+                    Err(e) => {
+                        self.kill(id, Closed::ConnectFailed(e.to_string()));
+                        continue;
+                    }
+                }
+                let c = &mut self.conns[id];
+                c.phase = Phase::Upgrading;
+                let key = c.key;
+                ws::upgrade_request(&mut c.wbuf, &self.target.host, &self.target.path, &key);
+            }
+            if writable {
+                self.flush(id);
+            }
+            if readable {
+                self.read_ready(id, h);
+            }
+        }
+        self.ready = ready;
+        self.report_dead(h);
+        Ok(())
+    }
+
+    fn report_dead<H: Handler>(&mut self, h: &mut H) {
+        for (id, why) in std::mem::take(&mut self.dead) {
+            h.on_closed(id, why);
+        }
+    }
+
+    fn read_ready<H: Handler>(&mut self, id: usize, h: &mut H) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let now = Instant::now();
+        loop {
+            let c = &mut self.conns[id];
+            let Some(sock) = c.sock.as_mut() else { break };
+            let n = match sock.read(&mut scratch) {
+                Ok(0) => {
+                    self.kill(id, Closed::Eof);
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.kill(id, Closed::Io(e.to_string()));
+                    break;
+                }
+            };
+            if c.rbuf.is_empty() {
+                let used = self.process(id, &scratch[..n], h, now);
+                if self.conns[id].phase != Phase::Closed && used < n {
+                    self.conns[id].rbuf.extend_from_slice(&scratch[used..n]);
+                }
+            } else {
+                c.rbuf.extend_from_slice(&scratch[..n]);
+                let rbuf = std::mem::take(&mut c.rbuf);
+                let used = self.process(id, &rbuf, h, now);
+                let c = &mut self.conns[id];
+                if c.phase != Phase::Closed {
+                    c.rbuf = rbuf;
+                    c.rbuf.drain(..used);
+                }
+            }
+            // A short read drained the socket: on a stream socket the edge-triggered
+            // poll reports any later data as a new event (epoll(7)), so the extra
+            // read that would only return WouldBlock is skipped.
+            if n < scratch.len() {
+                break;
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    /// Consumes complete frames from `data`; returns how many bytes were used.
+    fn process<H: Handler>(&mut self, id: usize, data: &[u8], h: &mut H, now: Instant) -> usize {
+        let mut pos = 0;
+        if self.conns[id].phase == Phase::Upgrading {
+            let Some(end) = ws::find_head_end(data) else {
+                if data.len() > 16 * 1024 {
+                    self.kill(id, Closed::Protocol("upgrade response head over 16 KiB".into()));
+                }
+                return 0;
+            };
+            if let Err(e) = ws::check_upgrade_response(&data[..end], &self.conns[id].key) {
+                self.kill(id, Closed::Protocol(e));
+                return data.len();
+            }
+            self.conns[id].phase = Phase::Open;
+            h.on_open(id);
+            pos = end;
+        }
+        while self.conns[id].phase == Phase::Open {
+            let (fin, opcode, header, len) = match ws::parse_frame(&data[pos..], self.max_frame) {
+                Parsed::Incomplete => break,
+                Parsed::Error(e) => {
+                    self.kill(id, Closed::Protocol(e));
+                    return data.len();
+                }
+                Parsed::Frame { fin, opcode, header, len } => (fin, opcode, header, len),
+            };
+            let payload = &data[pos + header..pos + header + len];
+            pos += header + len;
+            match opcode {
+                ws::OP_PING => {
+                    self.stats.pings += 1;
+                    self.send(id, ws::OP_PONG, payload);
+                }
+                ws::OP_PONG => {}
+                ws::OP_CLOSE => {
+                    let code = if len >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
+                    let clean = self.conns[id].close_sent;
+                    if !clean {
+                        // Echo the status code back, then hang up.
+                        self.send(id, ws::OP_CLOSE, &payload[..len.min(2)]);
+                    }
+                    self.kill(id, if clean { Closed::Clean } else { Closed::ByServer(code) });
+                    return data.len();
+                }
+                ws::OP_TEXT | ws::OP_BINARY if fin && self.conns[id].frag_op == 0 => {
+                    h.on_message(id, opcode, payload, now);
+                }
+                ws::OP_TEXT | ws::OP_BINARY if self.conns[id].frag_op == 0 => {
+                    let c = &mut self.conns[id];
+                    c.frag_op = opcode;
+                    c.frag.clear();
+                    c.frag.extend_from_slice(payload);
+                }
+                ws::OP_CONT if self.conns[id].frag_op != 0 => {
+                    let c = &mut self.conns[id];
+                    c.frag.extend_from_slice(payload);
+                    if c.frag.len() > self.max_frame {
+                        self.kill(id, Closed::Protocol("fragmented message over the limit".into()));
+                        return data.len();
+                    }
+                    if fin {
+                        let op = std::mem::replace(&mut c.frag_op, 0);
+                        let msg = std::mem::take(&mut c.frag);
+                        h.on_message(id, op, &msg, now);
+                        self.conns[id].frag = msg;
+                    }
+                }
+                other => {
+                    self.kill(id, Closed::Protocol(format!("unexpected opcode {other:#x}")));
+                    return data.len();
+                }
+            }
+        }
+        pos
+    }
+}
