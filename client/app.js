@@ -115,10 +115,17 @@
   }
 
   // --- /status: the number of open connections ----------------------------
-  let statusInFlight = false;
-  async function refreshStatus() {
-    if (statusInFlight) return null;
-    statusInFlight = true;
+  // Resolves true when the HTTP side of the server answered, false if not.
+  // Calls while one request is out share it.
+  let statusPending = null;
+  function refreshStatus() {
+    if (!statusPending) {
+      statusPending = fetchStatus().finally(() => { statusPending = null; });
+    }
+    return statusPending;
+  }
+
+  async function fetchStatus() {
     try {
       const res = await fetch('status', { cache: 'no-store' });
       if (!res.ok) throw new Error('HTTP ' + res.status);
@@ -127,14 +134,12 @@
       el.connections.textContent = Number.isFinite(n) ? n + ' online' : '? online';
       el.connections.dataset.count = Number.isFinite(n) ? String(n) : '';
       el.connections.classList.remove('stale');
-      return true; // the HTTP side of the server answered
+      return true;
     } catch (e) {
       el.connections.classList.add('stale');
       el.connections.dataset.count = '';
       el.connections.textContent = '– online';
       return false;
-    } finally {
-      statusInFlight = false;
     }
   }
 
@@ -194,7 +199,7 @@
         return;
       }
       // Only the server's first message can be the welcome: a later
-      // {"type":"welcome"} is a chat line someone typed and is shown as sent.
+      // {"type":"welcome"} is a chat line someone typed and is shown as such.
       if (wasFirst) {
         let msg = null;
         try { msg = JSON.parse(ev.data); } catch (e) { /* plain chat text */ }
