@@ -32,8 +32,15 @@ impl ServerProcess {
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
-        command.args(args).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or("debug".into()));
-        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn miochat");
+        command.args(args).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or("debug".into()),
+        );
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn miochat");
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -41,7 +48,11 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = addr_tx.send(addr);
                 }
                 let mut log = sink.lock().unwrap();
@@ -53,7 +64,10 @@ impl ServerProcess {
             Ok(addr) => addr.parse().expect("listening address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not print its address; log:\n{}", log.lock().unwrap());
+                panic!(
+                    "server did not print its address; log:\n{}",
+                    log.lock().unwrap()
+                );
             }
         };
         ServerProcess { child, addr, log }
@@ -94,12 +108,18 @@ impl ServerProcess {
         let response = http_request(self.addr, "GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
         let digits: String = body.chars().filter(|c| c.is_ascii_digit()).collect();
-        digits.parse().unwrap_or_else(|_| panic!("bad /status body {body:?}"))
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("bad /status body {body:?}"))
     }
 
     pub fn wait_for_status(&self, expected: u64) {
         let ok = wait_until(DEADLINE, || self.status_connections() == expected);
-        assert!(ok, "/status never reported {expected}, last {}", self.status_connections());
+        assert!(
+            ok,
+            "/status never reported {expected}, last {}",
+            self.status_connections()
+        );
     }
 }
 
@@ -108,7 +128,10 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("---- server log ----\n{}---- end of server log ----", self.log());
+            eprintln!(
+                "---- server log ----\n{}---- end of server log ----",
+                self.log()
+            );
         }
     }
 }
@@ -165,7 +188,8 @@ pub struct Frame {
 
 impl Frame {
     pub fn close_code(&self) -> Option<u16> {
-        (self.opcode == CLOSE && self.payload.len() >= 2).then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+        (self.opcode == CLOSE && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
 }
 
@@ -209,10 +233,30 @@ impl RawClient {
         let mut bytes = request.as_bytes().to_vec();
         bytes.extend_from_slice(first_bytes);
         stream.write_all(&bytes).unwrap();
-        let mut client = RawClient { stream, pending: Vec::new() };
+        let mut client = RawClient {
+            stream,
+            pending: Vec::new(),
+        };
         let head = client.read_head();
-        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "no 101: {head:?}");
-        assert!(head.contains(&format!("Sec-WebSocket-Accept: {ACCEPT}\r\n")), "{head:?}");
+        assert!(
+            head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "no 101: {head:?}"
+        );
+        assert!(
+            head.contains(&format!("Sec-WebSocket-Accept: {ACCEPT}\r\n")),
+            "{head:?}"
+        );
+        client
+    }
+
+    /// Wraps a socket whose response began with `HTTP/1.1 101` (those 12 bytes already read).
+    pub fn from_upgraded(stream: TcpStream) -> RawClient {
+        let mut client = RawClient {
+            stream,
+            pending: b"HTTP/1.1 101".to_vec(),
+        };
+        let head = client.read_head();
+        assert!(head.contains(ACCEPT), "{head:?}");
         client
     }
 
@@ -222,7 +266,10 @@ impl RawClient {
                 let head: Vec<u8> = self.pending.drain(..at + 4).collect();
                 return String::from_utf8_lossy(&head).into_owned();
             }
-            assert!(self.fill() > 0, "connection closed before the response head");
+            assert!(
+                self.fill() > 0,
+                "connection closed before the response head"
+            );
         }
     }
 
@@ -257,11 +304,18 @@ impl RawClient {
     /// Reads frames, answering nothing, until a data frame; panics on close.
     pub fn read_message(&mut self) -> Frame {
         loop {
-            let frame = self.read_frame().expect("connection closed while waiting for a message");
+            let frame = self
+                .read_frame()
+                .expect("connection closed while waiting for a message");
             if matches!(frame.opcode, TEXT | BINARY) {
                 return frame;
             }
-            assert_ne!(frame.opcode, CLOSE, "got close {:?} while waiting for a message", frame.close_code());
+            assert_ne!(
+                frame.opcode,
+                CLOSE,
+                "got close {:?} while waiting for a message",
+                frame.close_code()
+            );
         }
     }
 
@@ -280,7 +334,12 @@ impl RawClient {
         loop {
             let frame = self.read_frame().expect("closed without a close frame");
             if frame.opcode == CLOSE {
-                assert_eq!(frame.close_code(), Some(code), "close payload {:?}", frame.payload);
+                assert_eq!(
+                    frame.close_code(),
+                    Some(code),
+                    "close payload {:?}",
+                    frame.payload
+                );
                 break;
             }
         }
@@ -298,10 +357,23 @@ fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
     let (b0, b1) = (*buf.first()?, *buf.get(1)?);
     assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
     let (len, start) = match b1 & 0x7F {
-        126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().unwrap()) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().unwrap()) as usize, 10),
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().unwrap()) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().unwrap()) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let payload = buf.get(start..start + len)?.to_vec();
-    Some((Frame { fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload }, start + len))
+    Some((
+        Frame {
+            fin: b0 & 0x80 != 0,
+            opcode: b0 & 0x0F,
+            payload,
+        },
+        start + len,
+    ))
 }

@@ -1,0 +1,260 @@
+//! Limits: slow consumers, floods, connection caps, descriptor exhaustion and
+//! shutdown. In each, the healthy clients must get everything they are owed.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+
+/// Tests here open many sockets or move many megabytes: one at a time.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A payload that names its sender and sequence number, padded to `len`.
+fn numbered(sender: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut payload = vec![b'.'; len];
+    payload[0] = sender;
+    payload[1..5].copy_from_slice(&seq.to_be_bytes());
+    payload
+}
+
+#[test]
+fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
+    let _heavy = heavy();
+    const MESSAGES: u32 = 320; // 320 × 64 KiB = 20 MiB
+    const SIZE: usize = 64 * 1024;
+    const WINDOW: u32 = 8; // the sender stays at most 8 messages ahead of the reader
+    let server = ServerProcess::start(&["--max-buffered-bytes", "1048576"]);
+    let baseline_kib = server.rss_kib();
+    let mut stalled = RawClient::connect(server.addr, "/chat");
+    let mut sender = RawClient::connect(server.addr, "/chat");
+    let mut reader = RawClient::connect(server.addr, "/chat");
+    for client in [&mut stalled, &mut sender, &mut reader] {
+        client.skip_welcome();
+    }
+    let received = Arc::new(AtomicUsize::new(0));
+    let seen = received.clone();
+    let reading = std::thread::spawn(move || {
+        for seq in 0..MESSAGES {
+            let message = reader.read_message();
+            assert_eq!(
+                message.payload,
+                numbered(b'S', seq, SIZE),
+                "message {seq} lost or out of order"
+            );
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        reader
+    });
+    let mut peak_kib = 0;
+    for seq in 0..MESSAGES {
+        let in_flight = || seq as usize - received.load(Ordering::SeqCst);
+        assert!(
+            wait_until(DEADLINE, || in_flight() < WINDOW as usize),
+            "the reader stopped receiving at {seq}"
+        );
+        sender.send(&client_frame(true, BINARY, &numbered(b'S', seq, SIZE)));
+        peak_kib = peak_kib.max(server.rss_kib());
+    }
+    let _reader = reading.join().expect("the healthy reader missed messages");
+    server.wait_for_log("slow consumer");
+    server.wait_for_status(2);
+    // The stalled client finds its connection gone once it drains what the kernel held.
+    stalled.stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match stalled.stream.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the slow consumer was never dropped: {e}"),
+        }
+    }
+    // 20 MiB went through; the server held at most ~1 MiB for the stalled
+    // client plus one message per reader. 24 MiB over the baseline would mean
+    // the buffer was not bounded.
+    let grown_kib = peak_kib.saturating_sub(baseline_kib);
+    eprintln!("RSS baseline {baseline_kib} KiB, peak {peak_kib} KiB");
+    assert!(
+        grown_kib < 24 * 1024,
+        "RSS grew by {grown_kib} KiB while relaying 20 MiB"
+    );
+}
+
+#[test]
+fn a_flooding_sender_does_not_hold_up_a_second_sender() {
+    let _heavy = heavy();
+    const FLOOD: u32 = 300; // 300 × 64 KiB ≈ 19 MiB, sent as fast as the server takes it
+    // A generous buffer bound: this test is about fairness, not slow consumers.
+    let server = ServerProcess::start(&[
+        "--max-buffered-bytes",
+        "268435456",
+        "--max-message-bytes",
+        "70000",
+    ]);
+    let mut flooder = RawClient::connect(server.addr, "/chat");
+    let mut polite = RawClient::connect(server.addr, "/chat");
+    let mut reader = RawClient::connect(server.addr, "/chat");
+    for client in [&mut flooder, &mut polite, &mut reader] {
+        client.skip_welcome();
+    }
+    let flood = std::thread::spawn(move || {
+        for seq in 0..FLOOD {
+            flooder.send(&client_frame(true, BINARY, &numbered(b'F', seq, 64 * 1024)));
+        }
+        flooder
+    });
+    // Wait until the flood is reaching the reader, then speak.
+    let first = reader.read_message();
+    assert_eq!(first.payload[0], b'F');
+    polite.send(&client_frame(true, BINARY, &numbered(b'P', 0, 10)));
+    let mut flood_seen = 1;
+    let mut polite_after = None;
+    while flood_seen < FLOOD {
+        let message = reader.read_message();
+        match message.payload[0] {
+            b'F' => flood_seen += 1,
+            b'P' => polite_after = Some(flood_seen),
+            other => panic!("unexpected sender {other}"),
+        }
+    }
+    let _flooder = flood.join().unwrap();
+    let position =
+        polite_after.expect("the polite message was not delivered while the flood lasted");
+    eprintln!("the polite message arrived after {position} of {FLOOD} flood messages");
+}
+
+#[test]
+fn past_max_connections_a_new_client_gets_503_and_the_others_keep_chatting() {
+    let _heavy = heavy();
+    let server = ServerProcess::start(&["--max-connections", "50"]);
+    let mut clients: Vec<RawClient> = (0..50)
+        .map(|_| RawClient::connect(server.addr, "/chat"))
+        .collect();
+    for client in clients.iter_mut() {
+        client.skip_welcome();
+    }
+    let refused = http_request(server.addr, &upgrade_request("/chat"));
+    assert!(
+        refused.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{refused:?}"
+    );
+    assert!(refused.ends_with("connection limit\n"), "{refused:?}");
+    clients[0].send_text("all fifty of us");
+    for client in clients.iter_mut().skip(1) {
+        assert_eq!(client.read_text(), "all fifty of us");
+    }
+    // After one leaves, a newcomer fits again.
+    drop(clients.pop());
+    assert!(wait_until(DEADLINE, || http_request(
+        server.addr,
+        "GET /status HTTP/1.1\r\n\r\n"
+    )
+    .starts_with("HTTP/1.1 200")));
+}
+
+#[test]
+fn out_of_descriptors_the_server_keeps_serving_without_spinning_and_recovers() {
+    let _heavy = heavy();
+    let mut command = std::process::Command::new("prlimit");
+    command.args(["--nofile=40:40", env!("CARGO_BIN_EXE_miochat")]);
+    let server = ServerProcess::start_with(command, &[]);
+    // Fill the table with open chat clients until the server starts refusing.
+    let mut clients = Vec::new();
+    let mut refusals = 0;
+    for _ in 0..60 {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream
+            .write_all(upgrade_request("/chat").as_bytes())
+            .unwrap();
+        let mut head = [0u8; 12];
+        match stream.read_exact(&mut head) {
+            Ok(()) if head.starts_with(b"HTTP/1.1 101") => {
+                let mut client = RawClient::from_upgraded(stream);
+                client.skip_welcome();
+                clients.push(client);
+            }
+            Ok(()) if head.starts_with(b"HTTP/1.1 503") => refusals += 1,
+            other => panic!(
+                "unexpected answer {other:?} {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    assert!(
+        refusals > 0 && clients.len() > 20,
+        "{} served, {refusals} refused",
+        clients.len()
+    );
+    server.wait_for_log("refusing new connections with 503");
+    // No spinning on the listener while descriptors are short.
+    let before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - before;
+    assert!(
+        used <= 10,
+        "server used {used} ticks in an idle second while out of descriptors"
+    );
+    // The clients it has are served.
+    clients[0].send_text("still served");
+    assert_eq!(clients[1].read_text(), "still served");
+    // Some leave; a newcomer is accepted again.
+    clients.truncate(clients.len() - 5);
+    assert!(wait_until(DEADLINE, || {
+        let response = http_request(server.addr, "GET /status HTTP/1.1\r\n\r\n");
+        response.starts_with("HTTP/1.1 200")
+    }));
+    let mut newcomer = RawClient::connect(server.addr, "/chat");
+    newcomer.skip_welcome();
+    server.wait_for_log("accepting connections again");
+}
+
+#[test]
+fn sigterm_sends_1001_to_everyone_and_exits_0_within_the_close_timeout() {
+    let _heavy = heavy();
+    let mut server = ServerProcess::start(&["--close-timeout-ms", "1000"]);
+    let mut polite = RawClient::connect(server.addr, "/chat");
+    let mut deaf = RawClient::connect(server.addr, "/chat");
+    polite.skip_welcome();
+    deaf.skip_welcome();
+    server.wait_for_status(2);
+    let signalled = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The polite client answers the close; the deaf one never does.
+    let close = polite.read_frame().unwrap();
+    assert_eq!(close.close_code(), Some(1001));
+    assert_eq!(&close.payload[2..], b"server shutting down");
+    polite.send(&client_frame(true, CLOSE, &1001u16.to_be_bytes()));
+    polite.expect_eof();
+    let close = deaf.read_frame().unwrap();
+    assert_eq!(close.close_code(), Some(1001));
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(signalled.elapsed() < DEADLINE, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let waited = signalled.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "did not wait for the deaf client: {waited:?}"
+    );
+    assert!(server.log().contains("shutdown complete"));
+}
