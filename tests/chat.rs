@@ -25,7 +25,10 @@ fn connect(server: &ServerProcess, path: &str) -> Client {
 fn join_chat(server: &ServerProcess) -> Client {
     let mut client = connect(server, "/chat");
     let welcome = client.read().unwrap();
-    assert_eq!(welcome, Message::text(r#"{"type":"welcome","message":"connected to chat"}"#));
+    assert_eq!(
+        welcome,
+        Message::text(r#"{"type":"welcome","message":"connected to chat"}"#)
+    );
     client
 }
 
@@ -41,9 +44,16 @@ fn next_message(client: &mut Client) -> Message {
 
 /// Asserts that nothing arrives within a short while (used only to check "never").
 fn assert_silent(client: &mut Client) {
-    client.get_mut().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    client
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     match client.read() {
-        Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
         other => panic!("expected silence, got {other:?}"),
     }
     client.get_mut().set_read_timeout(Some(DEADLINE)).unwrap();
@@ -69,7 +79,11 @@ fn status_counts_open_connections() {
     let mut a = join_chat(&server);
     let _b = join_chat(&server);
     server.wait_for_status(2);
-    a.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).unwrap();
+    a.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))
+    .unwrap();
     // The close handshake completes when the server echoes and closes TCP.
     while a.read().is_ok() {}
     server.wait_for_status(1);
@@ -112,12 +126,14 @@ fn two_hundred_clients_receive_every_message_in_order() {
     server.wait_for_status(CLIENTS as u64);
     for round in 0..MESSAGES {
         for (sender, client) in clients.iter_mut().enumerate().take(SENDERS) {
-            client.send(Message::text(format!("{sender}:{round}"))).unwrap();
+            client
+                .send(Message::text(format!("{sender}:{round}")))
+                .unwrap();
         }
     }
     for (index, client) in clients.iter_mut().enumerate() {
         let expected_senders = (0..SENDERS).filter(|&s| s != index).count();
-        let mut next_round = vec![0; SENDERS];
+        let mut next_round = [0; SENDERS];
         for _ in 0..expected_senders * MESSAGES {
             let text = match next_message(client) {
                 Message::Text(text) => text.to_string(),
@@ -126,9 +142,17 @@ fn two_hundred_clients_receive_every_message_in_order() {
             let (sender, round) = text.split_once(':').unwrap();
             let (sender, round): (usize, usize) = (sender.parse().unwrap(), round.parse().unwrap());
             assert_ne!(sender, index, "client {index} got its own message back");
-            assert_eq!(round, next_round[sender], "client {index}: sender {sender} out of order");
+            assert_eq!(
+                round, next_round[sender],
+                "client {index}: sender {sender} out of order"
+            );
             next_round[sender] += 1;
         }
-        assert!(next_round.iter().enumerate().all(|(s, &n)| n == if s == index { 0 } else { MESSAGES }));
+        assert!(
+            next_round
+                .iter()
+                .enumerate()
+                .all(|(s, &n)| n == if s == index { 0 } else { MESSAGES })
+        );
     }
 }
