@@ -116,13 +116,23 @@ fn fragmented_text_with_a_ping_inside_gives_the_pong_first_then_the_message_once
     let mut bytes = client_frame(false, TEXT, b"three ");
     bytes.extend(client_frame(false, CONTINUATION, "fragments ".as_bytes()));
     bytes.extend(client_frame(true, PING, b"mid-message"));
-    bytes.extend(client_frame(true, CONTINUATION, "ending in € sign".as_bytes()));
+    bytes.extend(client_frame(
+        true,
+        CONTINUATION,
+        "ending in € sign".as_bytes(),
+    ));
     sender.send(&bytes);
     let pong = sender.read_frame().unwrap();
-    assert_eq!((pong.opcode, pong.payload.as_slice()), (PONG, &b"mid-message"[..]));
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (PONG, &b"mid-message"[..])
+    );
     let message = receiver.read_message();
     assert!(message.fin);
-    assert_eq!(String::from_utf8(message.payload).unwrap(), "three fragments ending in € sign");
+    assert_eq!(
+        String::from_utf8(message.payload).unwrap(),
+        "three fragments ending in € sign"
+    );
     // Exactly once: the next thing the receiver sees is the next message.
     sender.send_text("next");
     assert_eq!(receiver.read_text(), "next");

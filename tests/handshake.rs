@@ -12,7 +12,10 @@ use common::*;
 fn the_rfc_key_gets_the_rfc_accept_and_the_welcome() {
     let server = ServerProcess::start(&[]);
     let mut client = RawClient::connect(server.addr, "/chat");
-    assert_eq!(client.read_text(), r#"{"type":"welcome","message":"connected to chat"}"#);
+    assert_eq!(
+        client.read_text(),
+        r#"{"type":"welcome","message":"connected to chat"}"#
+    );
     server.wait_for_log("upgraded to Chat");
 }
 
@@ -29,21 +32,29 @@ fn a_request_fed_one_byte_at_a_time_is_upgraded() {
     let mut response = [0u8; 129];
     stream.read_exact(&mut response).unwrap();
     let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{text}"
+    );
     assert!(text.contains(ACCEPT));
 }
 
 #[test]
 fn a_frame_sent_in_the_same_write_as_the_request_is_processed() {
     let server = ServerProcess::start(&[]);
-    let mut echo = RawClient::connect_with(server.addr, &upgrade_request("/echo"), &client_frame(true, TEXT, b"early"));
+    let mut echo = RawClient::connect_with(
+        server.addr,
+        &upgrade_request("/echo"),
+        &client_frame(true, TEXT, b"early"),
+    );
     assert_eq!(echo.read_text(), "early");
 }
 
 #[test]
 fn connection_keep_alive_upgrade_is_accepted() {
     let server = ServerProcess::start(&[]);
-    let request = upgrade_request("/").replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
+    let request =
+        upgrade_request("/").replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
     let mut client = RawClient::connect_with(server.addr, &request, &[]);
     client.skip_welcome();
 }
@@ -57,28 +68,84 @@ fn each_bad_request_gets_its_status_and_the_server_keeps_serving() {
     chatter.skip_welcome();
     let big_header = format!("X-Padding: {}\r\n", "a".repeat(9000));
     let cases: Vec<(String, &str, &str)> = vec![
-        (good.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""), "400 Bad Request", "Sec-WebSocket-Key"),
-        (good.replace("dGhlIHNhbXBsZSBub25jZQ==", "dG9vIHNob3J0"), "400 Bad Request", "16 bytes"),
-        (good.replace("Upgrade: websocket\r\n", ""), "400 Bad Request", "Upgrade"),
-        (good.replace("Connection: Upgrade", "Connection: close"), "400 Bad Request", "Connection"),
-        (good.replace("Host: 127.0.0.1\r\n", ""), "400 Bad Request", "Host"),
-        (good.replace("HTTP/1.1", "HTTP/1.0"), "400 Bad Request", "HTTP/1.1"),
-        (good.replace("Version: 13", "Version: 8"), "426 Upgrade Required", "version 13"),
+        (
+            good.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+            "400 Bad Request",
+            "Sec-WebSocket-Key",
+        ),
+        (
+            good.replace("dGhlIHNhbXBsZSBub25jZQ==", "dG9vIHNob3J0"),
+            "400 Bad Request",
+            "16 bytes",
+        ),
+        (
+            good.replace("Upgrade: websocket\r\n", ""),
+            "400 Bad Request",
+            "Upgrade",
+        ),
+        (
+            good.replace("Connection: Upgrade", "Connection: close"),
+            "400 Bad Request",
+            "Connection",
+        ),
+        (
+            good.replace("Host: 127.0.0.1\r\n", ""),
+            "400 Bad Request",
+            "Host",
+        ),
+        (
+            good.replace("HTTP/1.1", "HTTP/1.0"),
+            "400 Bad Request",
+            "HTTP/1.1",
+        ),
+        (
+            good.replace("Version: 13", "Version: 8"),
+            "426 Upgrade Required",
+            "version 13",
+        ),
         (good.replace("GET", "POST"), "405 Method Not Allowed", "GET"),
-        (good.replace("/chat", "/nowhere"), "404 Not Found", "no WebSocket endpoint"),
-        ("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n".into(), "404 Not Found", "not found"),
-        (good.replace("Host: 127.0.0.1\r\n", &format!("Host: 127.0.0.1\r\n{big_header}")), "431", "8 KiB"),
+        (
+            good.replace("/chat", "/nowhere"),
+            "404 Not Found",
+            "no WebSocket endpoint",
+        ),
+        (
+            "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+            "404 Not Found",
+            "not found",
+        ),
+        (
+            good.replace(
+                "Host: 127.0.0.1\r\n",
+                &format!("Host: 127.0.0.1\r\n{big_header}"),
+            ),
+            "431",
+            "8 KiB",
+        ),
         ("BLAH\r\n\r\n".into(), "400 Bad Request", "request line"),
-        (good.replace("Host: 127.0.0.1", "Host : 127.0.0.1"), "400 Bad Request", "header name"),
+        (
+            good.replace("Host: 127.0.0.1", "Host : 127.0.0.1"),
+            "400 Bad Request",
+            "header name",
+        ),
     ];
     for (request, status, reason) in cases {
         let response = http_request(server.addr, &request);
-        assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{request:?} got {response:?}");
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:?} got {response:?}"
+        );
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        assert!(body.contains(reason) && body.ends_with('\n') && body.lines().count() == 1, "body {body:?}");
+        assert!(
+            body.contains(reason) && body.ends_with('\n') && body.lines().count() == 1,
+            "body {body:?}"
+        );
     }
     let response = http_request(server.addr, &good.replace("Version: 13", "Version: 8"));
-    assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{response}");
+    assert!(
+        response.contains("\r\nSec-WebSocket-Version: 13\r\n"),
+        "{response}"
+    );
     // The chat client is still served.
     let mut other = RawClient::connect(server.addr, "/chat");
     other.skip_welcome();
@@ -102,9 +169,15 @@ fn a_head_that_never_ends_is_refused_at_8_kib() {
 fn status_and_page_are_served_as_plain_http() {
     let server = ServerProcess::start(&[]);
     let page = http_request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(page.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html"), "{page}");
+    assert!(
+        page.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html"),
+        "{page}"
+    );
     let status = http_request(server.addr, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(status.contains("Content-Type: application/json\r\n"), "{status}");
+    assert!(
+        status.contains("Content-Type: application/json\r\n"),
+        "{status}"
+    );
     assert!(status.ends_with("{\"connections\": 0}\n"), "{status}");
 }
 
@@ -124,12 +197,20 @@ fn the_token_is_required_on_the_upgrade_and_never_logged() {
     RawClient::connect_with(server.addr, &by_query, &[]).skip_welcome();
     let by_header = plain.replace("Host:", &format!("Authorization: Bearer {secret}\r\nHost:"));
     RawClient::connect_with(server.addr, &by_header, &[]).skip_welcome();
-    let by_cookie = plain.replace("Host:", &format!("Cookie: theme=dark; miochat_token={secret}\r\nHost:"));
+    let by_cookie = plain.replace(
+        "Host:",
+        &format!("Cookie: theme=dark; miochat_token={secret}\r\nHost:"),
+    );
     RawClient::connect_with(server.addr, &by_cookie, &[]).skip_welcome();
     // The page and /status stay open.
-    assert!(http_request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200"));
+    assert!(
+        http_request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200")
+    );
     server.wait_for_status(0);
-    assert!(!server.log().contains(secret), "the token leaked into the log");
+    assert!(
+        !server.log().contains(secret),
+        "the token leaked into the log"
+    );
 }
 
 #[test]
@@ -144,11 +225,17 @@ fn the_token_can_come_from_the_environment() {
 #[test]
 fn origins_other_than_our_own_are_refused_unless_allowed() {
     let server = ServerProcess::start(&["--allow-origin", "https://friend.example"]);
-    let with_origin = |origin: &str| upgrade_request("/").replace("Host: 127.0.0.1\r\n", &format!("Host: 127.0.0.1\r\nOrigin: {origin}\r\n"));
+    let with_origin = |origin: &str| {
+        upgrade_request("/").replace(
+            "Host: 127.0.0.1\r\n",
+            &format!("Host: 127.0.0.1\r\nOrigin: {origin}\r\n"),
+        )
+    };
     let evil = http_request(server.addr, &with_origin("http://evil.example"));
     assert!(evil.starts_with("HTTP/1.1 403 Forbidden"), "{evil}");
     RawClient::connect_with(server.addr, &with_origin("http://127.0.0.1"), &[]).skip_welcome();
-    RawClient::connect_with(server.addr, &with_origin("https://friend.example"), &[]).skip_welcome();
+    RawClient::connect_with(server.addr, &with_origin("https://friend.example"), &[])
+        .skip_welcome();
     RawClient::connect_with(server.addr, &upgrade_request("/"), &[]).skip_welcome();
     let open = ServerProcess::start(&["--allow-origin", "*"]);
     RawClient::connect_with(open.addr, &with_origin("http://evil.example"), &[]).skip_welcome();
@@ -159,14 +246,33 @@ fn origins_other_than_our_own_are_refused_unless_allowed() {
 #[test]
 fn help_version_and_bad_flags() {
     let bin = env!("CARGO_BIN_EXE_miochat");
-    let help = std::process::Command::new(bin).arg("--help").output().unwrap();
+    let help = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
-    for flag in ["--addr", "--max-message-bytes", "--heartbeat-ms", "--handshake-timeout-ms", "--close-timeout-ms", "--max-buffered-bytes", "--max-connections", "--token", "--allow-origin"] {
+    for flag in [
+        "--addr",
+        "--max-message-bytes",
+        "--heartbeat-ms",
+        "--handshake-timeout-ms",
+        "--close-timeout-ms",
+        "--max-buffered-bytes",
+        "--max-connections",
+        "--token",
+        "--allow-origin",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
-    let version = std::process::Command::new(bin).arg("--version").output().unwrap();
-    assert!(version.status.success() && String::from_utf8_lossy(&version.stdout).starts_with("miochat "));
+    let version = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        version.status.success()
+            && String::from_utf8_lossy(&version.stdout).starts_with("miochat ")
+    );
     for bad in [&["--bogus"][..], &["--max-message-bytes", "lots"]] {
         let out = std::process::Command::new(bin).args(bad).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad:?}");

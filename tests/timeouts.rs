@@ -38,8 +38,14 @@ fn a_client_that_ignores_pings_is_reaped_within_two_intervals() {
     let elapsed = upgraded.elapsed();
     assert!(pings >= 1, "the server never pinged");
     // Never before the first missed heartbeat; two intervals plus a tick and scheduling slack.
-    assert!(elapsed >= Duration::from_millis(HEARTBEAT_MS), "reaped too early: {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(4 * HEARTBEAT_MS) + Duration::from_secs(1), "reaped late: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(HEARTBEAT_MS),
+        "reaped too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed <= Duration::from_millis(4 * HEARTBEAT_MS) + Duration::from_secs(1),
+        "reaped late: {elapsed:?}"
+    );
     server.wait_for_log("reaped by heartbeat");
     server.wait_for_status(0);
 }
@@ -50,7 +56,10 @@ fn a_client_that_answers_pings_stays_for_five_intervals() {
     let mut client = RawClient::connect(server.addr, "/echo");
     let until = Instant::now() + Duration::from_millis(5 * HEARTBEAT_MS);
     let mut pongs = 0;
-    client.stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     while Instant::now() < until {
         match client.read_frame() {
             Some(frame) if frame.opcode == PING => {
@@ -89,7 +98,9 @@ fn a_slow_loris_is_cut_off_while_another_client_chats_undisturbed() {
         echo.send_text(&format!("ping {round_trips}"));
         assert_eq!(echo.read_text(), format!("ping {round_trips}"));
         round_trips += 1;
-        loris.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        loris
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let mut answer = [0u8; 256];
         match loris.read(&mut answer) {
             Ok(0) => break started.elapsed(),
@@ -102,10 +113,19 @@ fn a_slow_loris_is_cut_off_while_another_client_chats_undisturbed() {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(_) => break started.elapsed(),
         }
-        assert!(started.elapsed() < DEADLINE, "the slow client was never cut off");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the slow client was never cut off"
+        );
     };
-    assert!(closed_after >= Duration::from_millis(500), "cut off before the timeout: {closed_after:?}");
-    assert!(round_trips >= 5, "the other client was held up: {round_trips} round trips");
+    assert!(
+        closed_after >= Duration::from_millis(500),
+        "cut off before the timeout: {closed_after:?}"
+    );
+    assert!(
+        round_trips >= 5,
+        "the other client was held up: {round_trips} round trips"
+    );
     server.wait_for_log("handshake timed out");
 }
 
@@ -120,7 +140,10 @@ fn a_client_that_never_answers_our_close_is_dropped_after_the_close_timeout() {
     // ...but we keep our side open and never send a Close back.
     server.wait_for_log("failed by server, code 1002");
     let dropped_after = sent.elapsed();
-    assert!(dropped_after >= Duration::from_millis(300), "dropped before the close timeout: {dropped_after:?}");
+    assert!(
+        dropped_after >= Duration::from_millis(300),
+        "dropped before the close timeout: {dropped_after:?}"
+    );
     server.wait_for_status(0);
 }
 
