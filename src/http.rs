@@ -47,23 +47,35 @@ pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
             Err(refusal) => Answer::Http(refusal_response(refusal)),
         };
     }
-    if request.method != "GET" {
-        return Answer::Http(refusal_response(Refusal {
+    // RFC 9110 §9.3.2: HEAD is GET without the body.
+    let head_only = request.method == "HEAD";
+    if request.method != "GET" && !head_only {
+        let refusal = Refusal {
             status: 405,
-            reason: "only GET is served here",
-        }));
+            reason: "only GET and HEAD are served here",
+        };
+        return Answer::Http(refusal_response(refusal));
     }
-    if request.path == "/status" {
+    let mut bytes = if request.path == "/status" {
         let body = format!("{{\"connections\": {open}}}\n");
-        return Answer::Http(response(200, "application/json", body.as_bytes(), &[]));
+        response(200, "application/json", body.as_bytes(), &[])
+    } else {
+        match ASSETS.iter().find(|(path, _, _)| *path == request.path) {
+            Some((_, content_type, body)) => response(200, content_type, body, &[]),
+            None => refusal_response(Refusal {
+                status: 404,
+                reason: "not found",
+            }),
+        }
+    };
+    if head_only {
+        let head_end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(bytes.len(), |at| at + 4);
+        bytes.truncate(head_end);
     }
-    match ASSETS.iter().find(|(path, _, _)| *path == request.path) {
-        Some((_, content_type, body)) => Answer::Http(response(200, content_type, body, &[])),
-        None => Answer::Http(refusal_response(Refusal {
-            status: 404,
-            reason: "not found",
-        })),
-    }
+    Answer::Http(bytes)
 }
 
 /// A refusal as an HTTP response: the status, the headers it calls for, a one-line body.
@@ -71,7 +83,7 @@ pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
     let extra: &[(&str, &str)] = match refusal.status {
         // §4.4: tell the client which version we speak.
         426 => &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")],
-        405 => &[("Allow", "GET")],
+        405 => &[("Allow", "GET, HEAD")],
         401 => &[("WWW-Authenticate", "Bearer")],
         503 => &[("Retry-After", "1")],
         _ => &[],
@@ -163,7 +175,14 @@ mod tests {
     fn unknown_paths_and_methods_are_refused() {
         assert!(http_text(answer_to("GET /nope HTTP/1.1\r\n\r\n")).starts_with("HTTP/1.1 404"));
         let post = http_text(answer_to("POST /status HTTP/1.1\r\n\r\n"));
-        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET"));
+        assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"));
+    }
+
+    #[test]
+    fn head_gets_the_headers_of_get_without_the_body() {
+        let head = http_text(answer_to("HEAD / HTTP/1.1\r\n\r\n"));
+        let get = http_text(answer_to("GET / HTTP/1.1\r\n\r\n"));
+        assert!(head.ends_with("\r\n\r\n") && get.starts_with(&head) && get.len() > head.len());
     }
 
     #[test]
