@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# The benchmark runner (project issue 7).
+#
+#   bash bench/run.sh bench     build miochat, run every scenario against it once, print a table
+#   bash bench/run.sh compare   install and build the peers too (npm ci, cargo), run miochat,
+#                               node ws and tokio-tungstenite REPS times each, server pinned to
+#                               CPU 0 and load generator to CPU 1; medians, ratios and an SVG
+#                               chart go to bench/results/
+#
+# Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
+# for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
+# compare: 1500), and the per-scenario argument strings FANOUT_ARGS, RATE_ARGS, IDLE_ARGS,
+# HANDSHAKE_ARGS, BIGMSG_ARGS. Every server and generator run is bounded in time; all load
+# goes to 127.0.0.1.
+set -euo pipefail
+
+MODE=${1:-}
+case "$MODE" in
+    bench | compare) ;;
+    *)
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+RESULTS_DIR="$BENCH/results"
+GEN="$BENCH/target/release/miochat-bench"
+TOKIO_WS="$BENCH/target/release/tokio-ws"
+MIOCHAT="$ROOT/target/release/miochat"
+WORK=$(mktemp -d)
+mkdir -p "$RESULTS_DIR"
+
+if [ "$MODE" = compare ]; then
+    REPS=${REPS:-3}
+    SERVERS=${SERVERS:-"miochat node-ws tokio-ws"}
+    BUDGET_S=${BUDGET_S:-1500}
+else
+    REPS=${REPS:-1}
+    SERVERS=${SERVERS:-"miochat"}
+    BUDGET_S=${BUDGET_S:-900}
+fi
+SCENARIOS=${SCENARIOS:-"fanout fanout-rate idle handshake bigmsg"}
+
+if [ "${QUICK:-0}" = 1 ]; then
+    FANOUT_ARGS=${FANOUT_ARGS:-"--clients 200 --senders 10 --messages 20 --bytes 64 --window 2"}
+    RATE_ARGS=${RATE_ARGS:-"--clients 200 --senders 10 --rate 20000 --duration 2 --bytes 64"}
+    IDLE_ARGS=${IDLE_ARGS:-"--conns 1000 --duration 2 --settle 1"}
+    HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 2"}
+    BIGMSG_ARGS=${BIGMSG_ARGS:-"--bytes 1048576 --messages 20 --window 2"}
+else
+    FANOUT_ARGS=${FANOUT_ARGS:-"--clients 1000 --senders 10 --messages 300 --bytes 64 --window 2"}
+    RATE_ARGS=${RATE_ARGS:-"--clients 1000 --senders 10 --rate 20000 --duration 10 --bytes 64"}
+    IDLE_ARGS=${IDLE_ARGS:-"--conns 10000 --duration 10 --settle 2"}
+    HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 10"}
+    BIGMSG_ARGS=${BIGMSG_ARGS:-"--bytes 1048576 --messages 500 --window 2"}
+fi
+
+PIN_S=""
+PIN_G=""
+if [ "${PIN:-1}" = 1 ]; then
+    if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        PIN_S="taskset -c 0"
+        PIN_G="taskset -c 1"
+    else
+        echo "run.sh: fewer than 2 CPUs or no taskset: running unpinned" >&2
+    fi
+fi
+
+log() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
+
+SERVER_PID=""
+PORT=""
+LOG_FILE=""
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null || true
+    # Graceful shutdown gets 5 s, then it is killed.
+    for _ in $(seq 1 50); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The file limit: idle holds 10000 connections, each server needs one descriptor per client.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---- install and build -------------------------------------------------------------------
+need_server() { case " $SERVERS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+log "building the load generator"
+cargo build --release --quiet --manifest-path "$BENCH/Cargo.toml" --target-dir "$BENCH/target"
+
+if need_server miochat; then
+    log "building miochat (cargo build --release at the repository top)"
+    (cd "$ROOT" && cargo build --release --quiet)
+fi
+if need_server tokio-ws || need_server tokio-ws-mt; then
+    log "building the tokio-tungstenite peer"
+    cargo build --release --quiet --manifest-path "$BENCH/peers/tokio-ws/Cargo.toml" --target-dir "$BENCH/target"
+fi
+if need_server node-ws; then
+    command -v node >/dev/null || {
+        echo "run.sh: node is not installed (Debian: apt-get install nodejs npm)" >&2
+        exit 1
+    }
+    if [ ! -f "$BENCH/peers/node-ws/node_modules/ws/package.json" ] || [ "$MODE" = compare ]; then
+        log "installing the node ws peer (npm ci)"
+        (cd "$BENCH/peers/node-ws" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+fi
+
+# ---- one server, one scenario ------------------------------------------------------------
+start_server() { # NAME HEARTBEAT_MS
+    local name=$1 hb=$2
+    # A new file per run: a reused one could still show the previous server's port.
+    LOG_FILE="$WORK/$name-$RUNS.log"
+    local log_file=$LOG_FILE
+    case "$name" in
+        miochat)
+            # RUST_LOG=warn: per-connection info lines would cost the server time.
+            RUST_LOG=warn $PIN_S "$MIOCHAT" --addr 127.0.0.1:0 --heartbeat-ms "$hb" \
+                --max-connections 20000 --max-message-bytes 2097152 --max-buffered-bytes 4194304 \
+                >"$log_file" 2>&1 &
+            ;;
+        node-ws)
+            $PIN_S node "$BENCH/peers/node-ws/server.js" --port 0 --heartbeat-ms "$hb" >"$log_file" 2>&1 &
+            ;;
+        tokio-ws)
+            $PIN_S "$TOKIO_WS" --port 0 --threads 1 --heartbeat-ms "$hb" >"$log_file" 2>&1 &
+            ;;
+        tokio-ws-mt)
+            $PIN_S "$TOKIO_WS" --port 0 --threads 2 --heartbeat-ms "$hb" >"$log_file" 2>&1 &
+            ;;
+        *)
+            echo "run.sh: unknown server $name" >&2
+            return 1
+            ;;
+    esac
+    SERVER_PID=$!
+    PORT=""
+    # The port: from "listening on 127.0.0.1:PORT" if the server printed it (miochat logs it
+    # at info, which RUST_LOG=warn hides), else from the kernel's socket table.
+    for _ in $(seq 1 100); do
+        PORT=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$log_file" 2>/dev/null | head -n1 | grep -oE '[0-9]+$' || true)
+        if [ -z "$PORT" ]; then
+            PORT=$(ss -Htlnp 2>/dev/null | grep -F "pid=$SERVER_PID," | awk '{print $4}' | grep -oE '[0-9]+$' | head -n1 || true)
+        fi
+        [ -n "$PORT" ] && return 0
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "$name exited at start:"
+            sed -n '1,20p' "$log_file" >&2
+            SERVER_PID=""
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "$name did not start listening within 10 s"
+    stop_server
+    return 1
+}
+
+FAILS=0
+RUNS=0
+T_START=$(date +%s)
+
+run_one() { # SERVER SCENARIO
+    local name=$1 sc=$2 hb=30000 args line rc=0
+    case "$sc" in
+        fanout) args=$FANOUT_ARGS ;;
+        fanout-rate) args=$RATE_ARGS ;;
+        idle)
+            args=$IDLE_ARGS
+            hb=1000 # the idle window measures the heartbeat's cost
+            ;;
+        handshake) args=$HANDSHAKE_ARGS ;;
+        bigmsg) args=$BIGMSG_ARGS ;;
+        *)
+            echo "run.sh: unknown scenario $sc" >&2
+            exit 2
+            ;;
+    esac
+    RUNS=$((RUNS + 1))
+    if ! start_server "$name" "$hb"; then
+        echo "{\"scenario\":\"$sc\",\"server\":\"$name\",\"ok\":false,\"error\":\"server did not start\"}" >>"$RESULTS"
+        FAILS=$((FAILS + 1))
+        return
+    fi
+    # shellcheck disable=SC2086 # the argument strings are word lists on purpose
+    line=$(timeout --kill-after=10 300 $PIN_G "$GEN" "$sc" --url "ws://127.0.0.1:$PORT/" --pid "$SERVER_PID" \
+        --label "$name" --timeout 120 $args) || rc=$?
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        log "$name died during $sc; its last output:"
+        tail -n 20 "$LOG_FILE" >&2
+    fi
+    stop_server
+    if [ -z "$line" ]; then
+        line="{\"scenario\":\"$sc\",\"server\":\"$name\",\"ok\":false,\"error\":\"generator exited $rc without a result\"}"
+    fi
+    echo "$line" >>"$RESULTS"
+    echo "$line"
+    if [ "$rc" -ne 0 ]; then
+        FAILS=$((FAILS + 1))
+    fi
+}
+
+# ---- the runs ----------------------------------------------------------------------------
+RESULTS="$RESULTS_DIR/$MODE.jsonl"
+: >"$RESULTS"
+log "mode $MODE: servers [$SERVERS], scenarios [$SCENARIOS], $REPS repetition(s)${PIN_S:+, server on CPU 0 and generator on CPU 1}"
+stopped_early=""
+for rep in $(seq 1 "$REPS"); do
+    for sc in $SCENARIOS; do
+        for name in $SERVERS; do
+            if [ $(($(date +%s) - T_START)) -gt "$BUDGET_S" ]; then
+                stopped_early="stopped after ${BUDGET_S} s (BUDGET_S), in repetition $rep"
+                break 3
+            fi
+            log "repetition $rep/$REPS: $name $sc"
+            run_one "$name" "$sc"
+        done
+    done
+done
+ELAPSED=$(($(date +%s) - T_START))
+
+# ---- the report --------------------------------------------------------------------------
+MD="$RESULTS_DIR/$MODE.md"
+SVG="$RESULTS_DIR/$MODE.svg"
+"$GEN" report --input "$RESULTS" --md "$WORK/table.md" --svg "$SVG" --baseline miochat \
+    --title "miochat $MODE: medians of $REPS run(s), server pinned to one core"
+
+ws_version=$(node -p "require('$BENCH/peers/node-ws/node_modules/ws/package.json').version" 2>/dev/null || echo "?")
+tt_version=$(grep -A1 '^name = "tokio-tungstenite"' "$BENCH/peers/tokio-ws/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+{
+    echo "# miochat benchmarks: \`$MODE\`"
+    echo
+    echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; ${RUNS} runs, ${FAILS} failed.${stopped_early:+ Note: $stopped_early.}"
+    echo
+    echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average before the runs is not controlled (shared machine)"
+    echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
+    echo "- servers: miochat (release build, RUST_LOG=warn); node ws $ws_version on Node $(node --version 2>/dev/null || echo '?'); tokio-tungstenite $tt_version (current_thread runtime, \`--threads 1\`); $(rustc --version)"
+    echo "- fanout: \`$FANOUT_ARGS\`"
+    echo "- fanout-rate: \`$RATE_ARGS\`"
+    echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"
+    echo "- handshake: \`$HANDSHAKE_ARGS\`"
+    echo "- bigmsg: \`$BIGMSG_ARGS\`"
+    echo
+    echo "A fresh server process for every run. \"per server CPU-s\" is work divided by the server's utime+stime"
+    echo "(all threads) over the measured phase. See bench/README.md for the method."
+    echo
+    cat "$WORK/table.md"
+} >"$MD"
+cat "$MD"
+log "results: bench/results/$MODE.jsonl, bench/results/$MODE.md, bench/results/$MODE.svg"
+if [ "$FAILS" -gt 0 ]; then
+    log "$FAILS of $RUNS runs FAILED (see the table)"
+    exit 1
+fi
