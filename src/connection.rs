@@ -304,6 +304,38 @@ impl Connection {
 
     // ---- writing ----
 
+    /// Queues a data frame unless this client is too far behind already.
+    ///
+    /// A reader whose unsent output is over `limit` is not reading: drop it
+    /// rather than grow without bound, and free what it held. The check comes
+    /// before the append, so one message always fits and memory stays under
+    /// `limit` + one message (notes/04-broadcast.md#slow-consumers).
+    pub fn queue_data(&mut self, frame: &[u8], limit: usize) -> bool {
+        if self.write_buf.len() > limit {
+            self.drop_slow_consumer();
+            return false;
+        }
+        self.write_buf.extend_from_slice(frame);
+        true
+    }
+
+    /// Closes a client that does not read what it is sent, without a Close
+    /// frame: it would only queue behind everything it has not read.
+    pub fn drop_slow_consumer(&mut self) {
+        log::warn!(
+            "{} is a slow consumer: {} bytes unsent; dropping it",
+            self.peer,
+            self.write_buf.len()
+        );
+        self.write_buf = Vec::new();
+        self.end(
+            ConnState::Closed,
+            1008,
+            "slow consumer",
+            "dropped by server",
+        );
+    }
+
     /// Writes `write_buf` until it is empty or the socket would block.
     /// Returns `Ok(true)` when everything was written.
     pub fn flush_write_buf(&mut self) -> io::Result<bool> {

@@ -366,7 +366,9 @@ impl Server {
                 return;
             }
             match conn.endpoint {
-                Some(Endpoint::Echo) => conn.write_buf.extend_from_slice(&self.outgoing),
+                Some(Endpoint::Echo) => {
+                    conn.queue_data(&self.outgoing, self.config.max_buffered_bytes);
+                }
                 _ => self.broadcast_from(token),
             }
         }
@@ -417,7 +419,7 @@ impl Server {
             return;
         };
         if conn.state() != ConnState::Closed {
-            Self::flush_one(conn);
+            Self::flush_one(conn, self.config.max_buffered_bytes);
         }
         self.settle(token);
     }
@@ -430,17 +432,22 @@ impl Server {
             };
             conn.queued_for_flush = false;
             if conn.state() != ConnState::Closed {
-                Self::flush_one(conn);
+                Self::flush_one(conn, self.config.max_buffered_bytes);
             }
             self.settle(token);
         }
     }
 
-    fn flush_one(conn: &mut Connection) {
+    /// Flushes one connection. What is still unsent afterwards counts against
+    /// `limit` too (see also `settle`).
+    fn flush_one(conn: &mut Connection, limit: usize) {
         match conn.flush_write_buf() {
             // A Lingering connection whose peer already left has nothing more to wait for.
             Ok(true) if conn.state() == ConnState::Lingering && conn.peer_closed => {
                 conn.set_state(ConnState::Closed)
+            }
+            Ok(false) if conn.state() == ConnState::Open && conn.write_buf.len() > limit => {
+                conn.drop_slow_consumer()
             }
             Ok(_) => {}
             Err(e) => {
@@ -460,6 +467,15 @@ impl Server {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
+        // Output that piles up while the socket is full (pongs for a ping
+        // flood, say) counts against the same bound as broadcasts.
+        let blocked = conn.writable_registered;
+        if blocked
+            && conn.state() == ConnState::Open
+            && conn.write_buf.len() > self.config.max_buffered_bytes
+        {
+            conn.drop_slow_consumer();
+        }
         let state = conn.state();
         if conn.counted_open && state != ConnState::Open {
             conn.counted_open = false;

@@ -258,3 +258,48 @@ fn sigterm_sends_1001_to_everyone_and_exits_0_within_the_close_timeout() {
     );
     assert!(server.log().contains("shutdown complete"));
 }
+
+/// Sends `frame` over and over without ever reading, until the server drops us.
+fn flood_without_reading(server: &ServerProcess, path: &str, frame: &[u8], max_bytes: usize) {
+    let mut client = RawClient::connect(server.addr, path);
+    client.stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    let mut sent = 0;
+    while sent < max_bytes {
+        match client.stream.write_all(frame) {
+            Ok(()) => sent += frame.len(),
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
+                break;
+            }
+            Err(e) => panic!("write failed oddly after {sent} bytes: {e}"),
+        }
+    }
+    server.wait_for_log("slow consumer");
+}
+
+#[test]
+fn an_echo_client_that_never_reads_is_dropped_too() {
+    let _heavy = heavy();
+    let server = ServerProcess::start(&[]);
+    let baseline_kib = server.rss_kib();
+    flood_without_reading(
+        &server,
+        "/echo",
+        &client_frame(true, BINARY, &[7; 60_000]),
+        200 << 20,
+    );
+    let grown_kib = server.rss_kib().saturating_sub(baseline_kib);
+    assert!(grown_kib < 24 * 1024, "RSS grew by {grown_kib} KiB");
+}
+
+#[test]
+fn a_ping_flood_from_a_client_that_never_reads_is_dropped() {
+    let _heavy = heavy();
+    let server = ServerProcess::start(&[]);
+    let pings: Vec<u8> = (0..100)
+        .flat_map(|_| client_frame(true, PING, &[b'p'; 125]))
+        .collect();
+    flood_without_reading(&server, "/echo", &pings, 400 << 20);
+    let mut other = RawClient::connect(server.addr, "/echo");
+    other.send_text("unharmed");
+    assert_eq!(other.read_text(), "unharmed");
+}
