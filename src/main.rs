@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use miochat::config::{CliExit, Config};
 use miochat::server::Server;
 
+/// The log target of the `listening on ADDR` line.
+const ADDRESS_LOG: &str = "miochat::listening";
+
 fn main() -> ExitCode {
     // 1. Flags; `--help`, `--version` and mistakes end here.
     let config = match Config::from_args(
@@ -21,8 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // 2. Logging: RUST_LOG=info unless told otherwise.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // 2. Logging: RUST_LOG=info unless told otherwise. The address line has a
+    //    target of its own that stays at info, so tools can read the port even
+    //    under RUST_LOG=warn.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .filter_module(ADDRESS_LOG, log::LevelFilter::Info)
+        .init();
     // 3. Bind the listener; tests read the address from this first line.
     let mut server = match Server::bind(config) {
         Ok(server) => server,
@@ -32,7 +39,9 @@ fn main() -> ExitCode {
         }
     };
     match server.local_addr() {
-        Ok(addr) => log::info!("listening on {addr} (open http://{addr}/ in two browser tabs)"),
+        Ok(addr) => {
+            log::info!(target: ADDRESS_LOG, "listening on {addr} (open http://{addr}/ in two browser tabs)")
+        }
         Err(e) => log::warn!("listening (address unknown: {e})"),
     }
     // 4. The loop.
