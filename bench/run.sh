@@ -249,7 +249,12 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo
     echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average before the runs is not controlled (shared machine)"
     echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
-    echo "- servers: miochat (release build, RUST_LOG=warn); node ws $ws_version on Node $(node --version 2>/dev/null || echo '?'); tokio-tungstenite $tt_version (current_thread runtime, \`--threads 1\`); $(rustc --version)"
+    servers_line="$(rustc --version)"
+    need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn"
+    need_server node-ws && servers_line="$servers_line; node-ws: ws $ws_version on Node $(node --version 2>/dev/null || echo '?')"
+    need_server tokio-ws && servers_line="$servers_line; tokio-ws: tokio-tungstenite $tt_version, current_thread runtime"
+    need_server tokio-ws-mt && servers_line="$servers_line; tokio-ws-mt: the same on a 2-worker multi_thread runtime"
+    echo "- servers: $servers_line"
     echo "- fanout: \`$FANOUT_ARGS\`"
     echo "- fanout-rate: \`$RATE_ARGS\`"
     echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"

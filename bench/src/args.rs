@@ -30,7 +30,11 @@ impl Args {
             }
             i += 1;
         }
-        Ok(Args { command, opts, used: Default::default() })
+        Ok(Args {
+            command,
+            opts,
+            used: Default::default(),
+        })
     }
 
     fn raw(&self, key: &str) -> Option<&Option<String>> {
@@ -50,7 +54,9 @@ impl Args {
         match self.raw(key) {
             None => Ok(default),
             Some(None) => Err(format!("--{key} needs a value")),
-            Some(Some(v)) => v.parse().map_err(|_| format!("--{key}: cannot parse {v:?}")),
+            Some(Some(v)) => v
+                .parse()
+                .map_err(|_| format!("--{key}: cannot parse {v:?}")),
         }
     }
 

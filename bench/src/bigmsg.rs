@@ -37,7 +37,10 @@ impl Handler for Big {
             return;
         }
         let ts = hdr.unwrap().2;
-        self.hist.record(now.saturating_duration_since(self.t_base + Duration::from_nanos(ts)).as_nanos() as u64);
+        self.hist.record(
+            now.saturating_duration_since(self.t_base + Duration::from_nanos(ts))
+                .as_nanos() as u64,
+        );
         self.expected += 1;
         self.received += 1;
         self.ready += 1;
@@ -63,10 +66,17 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     let stall = Duration::from_secs_f64(a.num("stall-s", 10.0)?);
     a.finish()?;
     if size < common::HEADER || m == 0 || w == 0 {
-        return Err(format!("need --bytes >= {}, --messages >= 1, --window >= 1", common::HEADER));
+        return Err(format!(
+            "need --bytes >= {}, --messages >= 1, --window >= 1",
+            common::HEADER
+        ));
     }
-    out.int("bytes", size as u64).int("messages", m as u64).int("window", w as u64).bool("binary", binary);
-    let mut net = Net::new(&ctx.target, ctx.src_ips, size + (1 << 16)).map_err(|e| e.to_string())?;
+    out.int("bytes", size as u64)
+        .int("messages", m as u64)
+        .int("window", w as u64)
+        .bool("binary", binary);
+    let mut net =
+        Net::new(&ctx.target, ctx.src_ips, size + (1 << 16)).map_err(|e| e.to_string())?;
     let mut pattern = vec![0u8; size];
     common::fill_pattern(&mut pattern);
     let opcode = if binary { ws::OP_BINARY } else { ws::OP_TEXT };
@@ -103,7 +113,8 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     }
     let mut error = None;
     while h.received < m as u64 {
-        net.poll_once(&mut h, Some(Duration::from_millis(100))).map_err(|e| format!("poll: {e}"))?;
+        net.poll_once(&mut h, Some(Duration::from_millis(100)))
+            .map_err(|e| format!("poll: {e}"))?;
         while h.ready > 0 {
             h.ready -= 1;
             if sent < m {
@@ -111,16 +122,26 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
             }
         }
         if h.base.n_closed > 0 {
-            error = Some(format!("server closed a connection: {}", h.base.first_close.clone().unwrap_or_default()));
+            error = Some(format!(
+                "server closed a connection: {}",
+                h.base.first_close.clone().unwrap_or_default()
+            ));
             break;
         }
         if h.bad > 0 {
-            error = Some(format!("{} corrupt, misordered or misrouted messages", h.bad));
+            error = Some(format!(
+                "{} corrupt, misordered or misrouted messages",
+                h.bad
+            ));
             break;
         }
         let now = Instant::now();
         if now.duration_since(h.last) > stall {
-            error = Some(format!("no message for {:.0} s: {} of {m} received", stall.as_secs_f64(), h.received));
+            error = Some(format!(
+                "no message for {:.0} s: {} of {m} received",
+                stall.as_secs_f64(),
+                h.received
+            ));
             break;
         }
         if now.duration_since(t0) > ctx.timeout {
@@ -136,7 +157,10 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     out.int("received", h.received).num("elapsed_s", elapsed);
     out.num("mib_per_s", mib / elapsed);
     out.opt("server_cpu_s", server_cpu);
-    out.opt("mib_per_server_cpu_s", server_cpu.filter(|&c| c > 0.0).map(|c| mib / c));
+    out.opt(
+        "mib_per_server_cpu_s",
+        server_cpu.filter(|&c| c > 0.0).map(|c| mib / c),
+    );
     out.opt("server_cpu_pct", server_cpu.map(|c| 100.0 * c / elapsed));
     out.num("gen_cpu_pct", 100.0 * gen_cpu / elapsed);
     out.num("lat_p50_us", h.hist.quantile(0.5) as f64 / 1e3);

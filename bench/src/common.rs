@@ -16,7 +16,13 @@ pub struct Base {
 
 impl Base {
     pub fn new(n: usize) -> Base {
-        Base { welcomed: vec![false; n], n_welcomed: 0, n_closed: 0, first_close: None, bad_welcome: 0 }
+        Base {
+            welcomed: vec![false; n],
+            n_welcomed: 0,
+            n_closed: 0,
+            first_close: None,
+            bad_welcome: 0,
+        }
     }
 
     /// Returns true if this message was the connection's welcome (and is consumed).
@@ -71,7 +77,8 @@ pub fn establish<H: HasBase>(
             opened += 1;
             budget -= 1;
         }
-        net.poll_once(h, Some(Duration::from_millis(50))).map_err(|e| format!("poll: {e}"))?;
+        net.poll_once(h, Some(Duration::from_millis(50)))
+            .map_err(|e| format!("poll: {e}"))?;
         let b = h.base();
         if b.n_closed > 0 {
             return Err(format!(
@@ -81,7 +88,9 @@ pub fn establish<H: HasBase>(
             ));
         }
         if t0.elapsed() > deadline {
-            let upgraded = (first..net.conns.len()).filter(|&i| net.phase(i) == Phase::Open).count();
+            let upgraded = (first..net.conns.len())
+                .filter(|&i| net.phase(i) == Phase::Open)
+                .count();
             return Err(format!(
                 "server did not answer in time: {} of {n} connections welcomed ({upgraded} upgraded) after {:.0} s",
                 b.n_welcomed,
@@ -100,7 +109,8 @@ pub fn hold<H: HasBase>(net: &mut Net, h: &mut H, d: Duration) -> Result<(), Str
         if now >= end {
             return Ok(());
         }
-        net.poll_once(h, Some((end - now).min(Duration::from_millis(100)))).map_err(|e| format!("poll: {e}"))?;
+        net.poll_once(h, Some((end - now).min(Duration::from_millis(100))))
+            .map_err(|e| format!("poll: {e}"))?;
         let b = h.base();
         if b.n_closed > 0 {
             return Err(format!(
@@ -121,7 +131,11 @@ pub struct Hist {
 
 impl Default for Hist {
     fn default() -> Self {
-        Hist { buckets: vec![0; 64 * 32], count: 0, max: 0 }
+        Hist {
+            buckets: vec![0; 64 * 32],
+            count: 0,
+            max: 0,
+        }
     }
 }
 
@@ -189,7 +203,11 @@ impl Json {
     }
     pub fn num(&mut self, k: &str, v: f64) -> &mut Self {
         if v.is_finite() {
-            let s = if v.abs() >= 1000.0 { format!("{v:.0}") } else { format!("{v:.3}") };
+            let s = if v.abs() >= 1000.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.3}")
+            };
             self.0.push(format!("\"{k}\":{s}"));
         } else {
             self.0.push(format!("\"{k}\":null"));
@@ -220,8 +238,12 @@ pub fn status_connections(target: &Target) -> Result<u64, String> {
         .map_err(|e| format!("GET /status: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    write!(s, "GET /status HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", target.host)
-        .map_err(|e| format!("GET /status: {e}"))?;
+    write!(
+        s,
+        "GET /status HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        target.host
+    )
+    .map_err(|e| format!("GET /status: {e}"))?;
     let mut body = Vec::new();
     let mut buf = [0u8; 4096];
     // Bounded: at most 64 KiB or the 2 s timeout, whichever first.
@@ -238,7 +260,10 @@ pub fn status_connections(target: &Target) -> Result<u64, String> {
         }
     }
     parse_connections(&body).ok_or_else(|| {
-        format!("GET /status: no \"connections\" in {:?}", String::from_utf8_lossy(&body[..body.len().min(200)]))
+        format!(
+            "GET /status: no \"connections\" in {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )
     })
 }
 
@@ -246,8 +271,11 @@ fn parse_connections(resp: &[u8]) -> Option<u64> {
     let text = String::from_utf8_lossy(resp);
     let (_, body) = text.split_once("\r\n\r\n")?;
     let after = body.split_once("\"connections\"")?.1;
-    let digits: String =
-        after.trim_start_matches([':', ' ']).chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = after
+        .trim_start_matches([':', ' '])
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     // Only trust a number followed by something (a comma or a brace), not a cut-off read.
     let rest = after.trim_start_matches([':', ' ']).get(digits.len()..)?;
     if digits.is_empty() || rest.is_empty() {
@@ -333,6 +361,9 @@ mod tests {
     fn status_parse() {
         let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"connections\": 42}";
         assert_eq!(parse_connections(r), Some(42));
-        assert_eq!(parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\": 4"), None);
+        assert_eq!(
+            parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\": 4"),
+            None
+        );
     }
 }

@@ -41,7 +41,8 @@ impl Handler for Fanout {
         if self.base.take_welcome(id, payload) {
             return;
         }
-        let Some((j, seq, ts)) = common::read_header(payload).filter(|h| (h.0 as usize) < self.s) else {
+        let Some((j, seq, ts)) = common::read_header(payload).filter(|h| (h.0 as usize) < self.s)
+        else {
             self.foreign += 1;
             return;
         };
@@ -65,7 +66,8 @@ impl Handler for Fanout {
         self.delivered += 1;
         self.last_delivery = now;
         let sent_ns = self.t_base + Duration::from_nanos(ts);
-        self.hist.record(now.saturating_duration_since(sent_ns).as_nanos() as u64);
+        self.hist
+            .record(now.saturating_duration_since(sent_ns).as_nanos() as u64);
         if self.windowed {
             let w = self.w as u32;
             if seq >= self.done[j] && seq < self.done[j] + w {
@@ -104,7 +106,8 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     let (m, rate, duration) = if rate_mode {
         let rate: f64 = a.num("rate", 20000.0)?;
         let duration: f64 = a.num("duration", 10.0)?;
-        let m = ((rate * duration / (n.max(2) - 1) as f64 / s.max(1) as f64).round() as usize).max(1);
+        let m =
+            ((rate * duration / (n.max(2) - 1) as f64 / s.max(1) as f64).round() as usize).max(1);
         (m, rate, duration)
     } else {
         (a.num("messages", 300)?, 0.0, 0.0)
@@ -112,16 +115,23 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     let stall = Duration::from_secs_f64(a.num("stall-s", 10.0)?);
     a.finish()?;
     if n < 2 || s == 0 || s > n || w == 0 || m == 0 {
-        return Err("need clients >= 2, 1 <= senders <= clients, window >= 1, messages >= 1".into());
+        return Err(
+            "need clients >= 2, 1 <= senders <= clients, window >= 1, messages >= 1".into(),
+        );
     }
     if size < common::HEADER {
         return Err(format!("--bytes must be at least {}", common::HEADER));
     }
     let total = (s * m * (n - 1)) as u64;
-    out.int("clients", n as u64).int("senders", s as u64).int("messages", m as u64);
-    out.int("bytes", size as u64).int("window", w as u64).int("expected", total);
+    out.int("clients", n as u64)
+        .int("senders", s as u64)
+        .int("messages", m as u64);
+    out.int("bytes", size as u64)
+        .int("window", w as u64)
+        .int("expected", total);
     if rate_mode {
-        out.num("rate_target", rate).num("duration_target_s", duration);
+        out.num("rate_target", rate)
+            .num("duration_target_s", duration);
     }
 
     let mut net = Net::new(&ctx.target, ctx.src_ips, 1 << 20).map_err(|e| e.to_string())?;
@@ -168,7 +178,11 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     let t0 = Instant::now();
     h.last_delivery = t0;
     let deadline = t0 + ctx.timeout;
-    let msg_interval = if rate_mode { (n - 1) as f64 / rate } else { 0.0 };
+    let msg_interval = if rate_mode {
+        (n - 1) as f64 / rate
+    } else {
+        0.0
+    };
     let total_msgs = s * m;
     let mut next_k = 0usize;
     if !rate_mode {
@@ -223,11 +237,19 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
             break;
         }
         if now > deadline {
-            error = Some(format!("timed out after {:.0} s: {} of {total} delivered", ctx.timeout.as_secs_f64(), h.delivered));
+            error = Some(format!(
+                "timed out after {:.0} s: {} of {total} delivered",
+                ctx.timeout.as_secs_f64(),
+                h.delivered
+            ));
             break;
         }
     }
-    let elapsed = h.last_delivery.saturating_duration_since(t0).as_secs_f64().max(1e-9);
+    let elapsed = h
+        .last_delivery
+        .saturating_duration_since(t0)
+        .as_secs_f64()
+        .max(1e-9);
     let cpu1 = ctx.probe.cpu_ticks()?;
     let gen_cpu = (crate::sys::self_cpu() - gen0).as_secs_f64();
     let server_cpu = ctx.probe.cpu_secs(cpu0, cpu1);
@@ -236,15 +258,24 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     out.num("elapsed_s", elapsed);
     out.num("deliveries_per_s", h.delivered as f64 / elapsed);
     out.opt("server_cpu_s", server_cpu);
-    out.opt("deliveries_per_server_cpu_s", server_cpu.filter(|&c| c > 0.0).map(|c| h.delivered as f64 / c));
+    out.opt(
+        "deliveries_per_server_cpu_s",
+        server_cpu
+            .filter(|&c| c > 0.0)
+            .map(|c| h.delivered as f64 / c),
+    );
     out.opt("server_cpu_pct", server_cpu.map(|c| 100.0 * c / elapsed));
     out.num("gen_cpu_pct", 100.0 * gen_cpu / elapsed);
     out.num("lat_p50_us", h.hist.quantile(0.5) as f64 / 1e3);
     out.num("lat_p99_us", h.hist.quantile(0.99) as f64 / 1e3);
     out.num("lat_max_us", h.hist.max as f64 / 1e3);
     out.int("lost", total.saturating_sub(h.delivered));
-    out.int("duplicates", h.dup).int("gaps", h.gap).int("echoes", h.echo);
-    out.int("foreign", h.foreign).int("bad_size", h.bad_size).int("bad_welcome", h.base.bad_welcome);
+    out.int("duplicates", h.dup)
+        .int("gaps", h.gap)
+        .int("echoes", h.echo);
+    out.int("foreign", h.foreign)
+        .int("bad_size", h.bad_size)
+        .int("bad_welcome", h.base.bad_welcome);
     let violations = h.dup + h.gap + h.echo + h.foreign + h.bad_size + h.base.bad_welcome;
     out.int("violations", violations);
     if error.is_none() && violations > 0 {

@@ -35,10 +35,14 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     let window = Duration::from_secs_f64(a.num("duration", 10.0)?);
     let settle = Duration::from_secs_f64(a.num("settle", 2.0)?);
     a.finish()?;
-    out.int("conns", c as u64).num("window_s", window.as_secs_f64());
+    out.int("conns", c as u64)
+        .num("window_s", window.as_secs_f64());
 
     let mut net = Net::new(&ctx.target, ctx.src_ips, 1 << 20).map_err(|e| e.to_string())?;
-    let mut h = Idle { base: Base::new(c), messages: 0 };
+    let mut h = Idle {
+        base: Base::new(c),
+        messages: 0,
+    };
     let rss0 = ctx.probe.rss()?;
     let connect = common::establish(&mut net, &mut h, c, ctx.concurrency, ctx.timeout)?;
     out.num("connect_s", connect.as_secs_f64());
@@ -48,7 +52,12 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     if let Some(n) = ctx.status_check(c as u64)? {
         out.int("status_connections", n);
     }
-    let (cpu0, pings0, gen0, t0) = (ctx.probe.cpu_ticks()?, net.stats.pings, crate::sys::self_cpu(), Instant::now());
+    let (cpu0, pings0, gen0, t0) = (
+        ctx.probe.cpu_ticks()?,
+        net.stats.pings,
+        crate::sys::self_cpu(),
+        Instant::now(),
+    );
     common::hold(&mut net, &mut h, window)?;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = ctx.probe.cpu_ticks()?;
@@ -58,7 +67,9 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     let server_cpu = ctx.probe.cpu_secs(cpu0, cpu1);
 
     let kib = |v: Option<u64>| v.map(|b| b as f64 / 1024.0);
-    out.opt("rss_before_kib", kib(rss0)).opt("rss_after_kib", kib(rss1)).opt("rss_end_kib", kib(rss2));
+    out.opt("rss_before_kib", kib(rss0))
+        .opt("rss_after_kib", kib(rss1))
+        .opt("rss_end_kib", kib(rss2));
     let per_conn = match (rss0, rss1) {
         (Some(b), Some(a)) => Some((a as f64 - b as f64) / c as f64 / 1024.0),
         _ => None,
@@ -66,11 +77,16 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     out.opt("rss_per_conn_kib", per_conn);
     out.opt("server_cpu_s", server_cpu);
     out.opt("server_cpu_pct", server_cpu.map(|s| 100.0 * s / elapsed));
-    out.int("pings", pings).num("pings_per_s", pings as f64 / elapsed);
+    out.int("pings", pings)
+        .num("pings_per_s", pings as f64 / elapsed);
     out.num("gen_cpu_pct", 100.0 * gen_cpu / elapsed);
-    out.int("unexpected_messages", h.messages).int("bad_welcome", h.base.bad_welcome);
+    out.int("unexpected_messages", h.messages)
+        .int("bad_welcome", h.base.bad_welcome);
     if h.messages > 0 || h.base.bad_welcome > 0 {
-        return Err(format!("{} unexpected messages on idle connections", h.messages + h.base.bad_welcome));
+        return Err(format!(
+            "{} unexpected messages on idle connections",
+            h.messages + h.base.bad_welcome
+        ));
     }
     drop(net);
     Ok(())

@@ -34,7 +34,9 @@ impl Ctx {
         }
         let got = common::wait_status(&self.target, n, Duration::from_secs(5))?;
         if got < n {
-            return Err(format!("GET /status reports {got} connections, expected at least {n}"));
+            return Err(format!(
+                "GET /status reports {got} connections, expected at least {n}"
+            ));
         }
         Ok(Some(got))
     }
@@ -80,7 +82,10 @@ fn main() {
         let url = parsed.str_opt("url").ok_or("--url is required")?;
         let target = net::Target::parse(&url)?;
         let pid: u32 = parsed.num("pid", 0)?;
-        let probe = sys::Probe { pid: (pid != 0).then_some(pid), clk_tck: sys::clk_tck() };
+        let probe = sys::Probe {
+            pid: (pid != 0).then_some(pid),
+            clk_tck: sys::clk_tck(),
+        };
         let timeout = Duration::from_secs_f64(parsed.num("timeout", 120.0)?);
         let src_ips = parsed.num("src-ips", 32)?;
         let concurrency = parsed.num("connect-concurrency", 64)?;
@@ -88,7 +93,15 @@ fn main() {
         if let Some(p) = probe.pid {
             sys::proc_cpu_ticks(p).map_err(|e| format!("--pid {p}: {e}"))?;
         }
-        Ok(Ctx { args: parsed, target, probe, src_ips, timeout, concurrency, status })
+        Ok(Ctx {
+            args: parsed,
+            target,
+            probe,
+            src_ips,
+            timeout,
+            concurrency,
+            status,
+        })
     };
     let mut out = common::Json::default();
     out.str("scenario", &scenario).str("server", &label);

@@ -87,7 +87,8 @@ fn parse_line(line: &str) -> Result<Row, String> {
             }
             _ => {
                 let start = i;
-                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
                     i += 1;
                 }
                 let t = std::str::from_utf8(&b[start..i]).unwrap_or("");
@@ -107,30 +108,96 @@ struct Metric {
     chart: bool,
 }
 
-const fn m(scenario: &'static str, key: &'static str, name: &'static str, higher_better: bool, chart: bool) -> Metric {
-    Metric { scenario, key, name, higher_better, chart }
+const fn m(
+    scenario: &'static str,
+    key: &'static str,
+    name: &'static str,
+    higher_better: bool,
+    chart: bool,
+) -> Metric {
+    Metric {
+        scenario,
+        key,
+        name,
+        higher_better,
+        chart,
+    }
 }
 
 const METRICS: &[Metric] = &[
     m("fanout", "deliveries_per_s", "deliveries/s", true, true),
-    m("fanout", "deliveries_per_server_cpu_s", "deliveries per server CPU-s", true, true),
+    m(
+        "fanout",
+        "deliveries_per_server_cpu_s",
+        "deliveries per server CPU-s",
+        true,
+        true,
+    ),
     m("fanout", "lat_p50_us", "latency p50 (µs)", false, false),
     m("fanout", "lat_p99_us", "latency p99 (µs)", false, true),
     m("fanout", "server_cpu_pct", "server CPU %", false, false),
-    m("fanout", "gen_cpu_pct", "load generator CPU %", false, false),
-    m("fanout-rate", "deliveries_per_s", "deliveries/s (fixed rate)", true, false),
+    m(
+        "fanout",
+        "gen_cpu_pct",
+        "load generator CPU %",
+        false,
+        false,
+    ),
+    m(
+        "fanout-rate",
+        "deliveries_per_s",
+        "deliveries/s (fixed rate)",
+        true,
+        false,
+    ),
     m("fanout-rate", "server_cpu_pct", "server CPU %", false, true),
-    m("fanout-rate", "lat_p50_us", "latency p50 (µs)", false, false),
+    m(
+        "fanout-rate",
+        "lat_p50_us",
+        "latency p50 (µs)",
+        false,
+        false,
+    ),
     m("fanout-rate", "lat_p99_us", "latency p99 (µs)", false, true),
-    m("idle", "rss_per_conn_kib", "RSS per connection (KiB)", false, true),
-    m("idle", "server_cpu_pct", "server CPU % (heartbeat)", false, true),
+    m(
+        "idle",
+        "rss_per_conn_kib",
+        "RSS per connection (KiB)",
+        false,
+        true,
+    ),
+    m(
+        "idle",
+        "server_cpu_pct",
+        "server CPU % (heartbeat)",
+        false,
+        true,
+    ),
     m("idle", "connects_per_s", "connects/s (setup)", true, false),
     m("handshake", "cycles_per_s", "cycles/s", true, false),
-    m("handshake", "cycles_per_server_cpu_s", "cycles per server CPU-s", true, true),
+    m(
+        "handshake",
+        "cycles_per_server_cpu_s",
+        "cycles per server CPU-s",
+        true,
+        true,
+    ),
     m("handshake", "cycle_p99_us", "cycle p99 (µs)", false, false),
     m("bigmsg", "mib_per_s", "MiB/s", true, false),
-    m("bigmsg", "mib_per_server_cpu_s", "MiB per server CPU-s", true, true),
-    m("bigmsg", "lat_p99_us", "1 MiB latency p99 (µs)", false, false),
+    m(
+        "bigmsg",
+        "mib_per_server_cpu_s",
+        "MiB per server CPU-s",
+        true,
+        true,
+    ),
+    m(
+        "bigmsg",
+        "lat_p99_us",
+        "1 MiB latency p99 (µs)",
+        false,
+        false,
+    ),
 ];
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -139,7 +206,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn fmt(v: f64) -> String {
@@ -210,7 +281,9 @@ pub fn run(a: &Args) -> Result<(), String> {
     let mut medians: Vec<Vec<Option<f64>>> = Vec::new();
     let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     for r in &rows {
-        let e = counts.entry((text(r, "scenario"), text(r, "server"))).or_default();
+        let e = counts
+            .entry((text(r, "scenario"), text(r, "server")))
+            .or_default();
         if ok(r) { e.0 += 1 } else { e.1 += 1 }
     }
     for met in METRICS {
@@ -220,7 +293,11 @@ pub fn run(a: &Args) -> Result<(), String> {
                 .map(|s| {
                     median(
                         rows.iter()
-                            .filter(|r| ok(r) && text(r, "scenario") == met.scenario && text(r, "server") == *s)
+                            .filter(|r| {
+                                ok(r)
+                                    && text(r, "scenario") == met.scenario
+                                    && text(r, "server") == *s
+                            })
                             .filter_map(|r| num(r, met.key))
                             .collect(),
                     )
@@ -230,7 +307,10 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
 
     let mut md = String::new();
-    let _ = writeln!(md, "Medians over the successful runs of each scenario (runs per cell: see the raw table).\n");
+    let _ = writeln!(
+        md,
+        "Medians over the successful runs of each scenario (runs per cell: see the raw table).\n"
+    );
     let _ = write!(md, "| scenario | metric | better |");
     for s in &servers {
         let _ = write!(md, " {s} |");
@@ -249,7 +329,13 @@ pub fn run(a: &Args) -> Result<(), String> {
         if medians[mi].iter().all(Option::is_none) {
             continue;
         }
-        let _ = write!(md, "| {} | {} | {} |", met.scenario, met.name, if met.higher_better { "higher" } else { "lower" });
+        let _ = write!(
+            md,
+            "| {} | {} | {} |",
+            met.scenario,
+            met.name,
+            if met.higher_better { "higher" } else { "lower" }
+        );
         for v in &medians[mi] {
             let _ = write!(md, " {} |", v.map(fmt).unwrap_or_else(|| "–".into()));
         }
@@ -266,7 +352,10 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
 
     let _ = writeln!(md, "\n### Raw runs\n");
-    let _ = writeln!(md, "| scenario | server | ok | key figures |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| scenario | server | ok | key figures |\n|---|---|---|---|"
+    );
     for r in &rows {
         let sc = text(r, "scenario");
         let figs: Vec<String> = METRICS
@@ -278,11 +367,19 @@ pub fn run(a: &Args) -> Result<(), String> {
         if !ok(r) {
             f = format!("**{}**", text(r, "error"));
         }
-        let _ = writeln!(md, "| {sc} | {} | {} | {f} |", text(r, "server"), if ok(r) { "yes" } else { "NO" });
+        let _ = writeln!(
+            md,
+            "| {sc} | {} | {} | {f} |",
+            text(r, "server"),
+            if ok(r) { "yes" } else { "NO" }
+        );
     }
     let failed: usize = counts.values().map(|c| c.1).sum();
     if failed > 0 {
-        let _ = writeln!(md, "\n**{failed} run(s) failed**; they are left out of the medians.");
+        let _ = writeln!(
+            md,
+            "\n**{failed} run(s) failed**; they are left out of the medians."
+        );
     }
 
     match &md_out {
@@ -296,14 +393,19 @@ pub fn run(a: &Args) -> Result<(), String> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// One small horizontal bar panel per charted metric, two panels a row.
 fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String {
-    const COLORS: [&str; 6] = ["#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8", "#868e96", "#e67700"];
-    let charted: Vec<usize> =
-        (0..METRICS.len()).filter(|&i| METRICS[i].chart && medians[i].iter().any(Option::is_some)).collect();
+    const COLORS: [&str; 6] = [
+        "#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8", "#868e96", "#e67700",
+    ];
+    let charted: Vec<usize> = (0..METRICS.len())
+        .filter(|&i| METRICS[i].chart && medians[i].iter().any(Option::is_some))
+        .collect();
     let (pw, bar_h, gap) = (470.0, 18.0, 4.0);
     let ph = 34.0 + servers.len() as f64 * (bar_h + gap) + 10.0;
     let cols = 2;
@@ -316,12 +418,19 @@ fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String 
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="24" font-size="16" font-weight="bold">{}</text>"#, esc(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="24" font-size="16" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     // Legend.
     let mut lx = 10.0;
     for (i, name) in servers.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        let _ = writeln!(s, r#"<rect x="{lx}" y="36" width="12" height="12" fill="{c}"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx}" y="36" width="12" height="12" fill="{c}"/>"#
+        );
         let _ = writeln!(s, r#"<text x="{}" y="46">{}</text>"#, lx + 16.0, esc(name));
         lx += 30.0 + 7.0 * name.len() as f64;
     }
@@ -329,7 +438,11 @@ fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String 
         let met = &METRICS[mi];
         let x0 = 10.0 + (k % cols) as f64 * pw;
         let y0 = 60.0 + (k / cols) as f64 * ph;
-        let better = if met.higher_better { "higher is better" } else { "lower is better" };
+        let better = if met.higher_better {
+            "higher is better"
+        } else {
+            "lower is better"
+        };
         let _ = writeln!(
             s,
             r##"<text x="{x0}" y="{}" font-weight="bold">{}: {} <tspan font-weight="normal" fill="#666">({better})</tspan></text>"##,
@@ -349,10 +462,24 @@ fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String 
                 esc(&servers[si])
             );
             let Some(v) = v else { continue };
-            let w = if max > 0.0 { (v / max * bar_w).max(1.0) } else { 1.0 };
+            let w = if max > 0.0 {
+                (v / max * bar_w).max(1.0)
+            } else {
+                1.0
+            };
             let c = COLORS[si % COLORS.len()];
-            let _ = writeln!(s, r#"<rect x="{}" y="{y}" width="{w:.1}" height="{bar_h}" fill="{c}"/>"#, x0 + label_w);
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{}">{}</text>"#, x0 + label_w + w + 4.0, y + 13.0, fmt(*v));
+            let _ = writeln!(
+                s,
+                r#"<rect x="{}" y="{y}" width="{w:.1}" height="{bar_h}" fill="{c}"/>"#,
+                x0 + label_w
+            );
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{}">{}</text>"#,
+                x0 + label_w + w + 4.0,
+                y + 13.0,
+                fmt(*v)
+            );
         }
     }
     s.push_str("</svg>\n");
@@ -365,7 +492,9 @@ mod tests {
 
     #[test]
     fn parses_flat_objects() {
-        let r = parse_line(r#"{"scenario":"fanout","server":"a \"b\"","x":1.5e3,"ok":true,"n":null}"#).unwrap();
+        let r =
+            parse_line(r#"{"scenario":"fanout","server":"a \"b\"","x":1.5e3,"ok":true,"n":null}"#)
+                .unwrap();
         assert_eq!(r["server"], Val::Str("a \"b\"".into()));
         assert_eq!(r["x"], Val::Num(1500.0));
         assert_eq!(r["ok"], Val::Bool(true));

@@ -33,7 +33,12 @@ pub fn proc_rss_bytes(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     for line in status.lines() {
         if let Some(v) = line.strip_prefix("VmRSS:") {
-            let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().map_err(io::Error::other)?;
+            let kb: u64 = v
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .map_err(io::Error::other)?;
             return Ok(kb * 1024);
         }
     }
@@ -61,11 +66,17 @@ pub fn raise_nofile(want: u64) -> u64 {
             return rl.rlim_cur;
         }
         // Root may raise the hard limit too; others stop at it.
-        let raised = libc::rlimit { rlim_cur: want, rlim_max: rl.rlim_max.max(want) };
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: rl.rlim_max.max(want),
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
             return want;
         }
-        let soft = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+        let soft = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &soft) == 0 {
             return rl.rlim_max;
         }
@@ -74,18 +85,30 @@ pub fn raise_nofile(want: u64) -> u64 {
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 /// A non-blocking TCP connect to `dst`, bound first to `src` (port chosen at
 /// connect time, so each source address has the full ephemeral range per
 /// destination). Returns while the connect is still in progress.
 pub fn connect_from(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<mio::net::TcpStream> {
-    let fam = if dst.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let fam = if dst.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket calls on a descriptor we own; it is closed on every error path
     // and otherwise handed to mio, which then owns it.
     unsafe {
-        let fd = cvt(libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0))?;
+        let fd = cvt(libc::socket(
+            fam,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        ))?;
         let fail = |fd| {
             let e = io::Error::last_os_error();
             libc::close(fd);
@@ -98,7 +121,14 @@ pub fn connect_from(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<mio::net
             return fail(fd);
         }
         if let (Some(IpAddr::V4(src)), SocketAddr::V4(_)) = (src, dst) {
-            if libc::setsockopt(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, p, optlen) < 0 {
+            if libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                p,
+                optlen,
+            ) < 0
+            {
                 return fail(fd);
             }
             let sin = sockaddr_v4(src, 0);
@@ -133,7 +163,9 @@ fn sockaddr_v4(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip.octets()) },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(ip.octets()),
+        },
         sin_zero: [0; 8],
     }
 }
@@ -147,12 +179,16 @@ pub struct Probe {
 impl Probe {
     pub fn cpu_ticks(&self) -> Result<Option<u64>, String> {
         self.pid
-            .map(|p| proc_cpu_ticks(p).map_err(|e| format!("server pid {p}: {e} (did the server exit?)")))
+            .map(|p| {
+                proc_cpu_ticks(p).map_err(|e| format!("server pid {p}: {e} (did the server exit?)"))
+            })
             .transpose()
     }
     pub fn rss(&self) -> Result<Option<u64>, String> {
         self.pid
-            .map(|p| proc_rss_bytes(p).map_err(|e| format!("server pid {p}: {e} (did the server exit?)")))
+            .map(|p| {
+                proc_rss_bytes(p).map_err(|e| format!("server pid {p}: {e} (did the server exit?)"))
+            })
             .transpose()
     }
     /// Seconds of server CPU between two tick readings.

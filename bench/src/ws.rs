@@ -119,7 +119,9 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]
 
 /// XORs the mask over `data`, eight bytes at a time where it can.
 pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
-    let m8 = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let m8 = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
     let mut chunks = data.chunks_exact_mut(8);
     for c in &mut chunks {
         let v = u64::from_ne_bytes(c.try_into().unwrap()) ^ m8;
@@ -132,7 +134,12 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 
 pub enum Parsed {
     /// A whole frame: its header length and payload length.
-    Frame { fin: bool, opcode: u8, header: usize, len: usize },
+    Frame {
+        fin: bool,
+        opcode: u8,
+        header: usize,
+        len: usize,
+    },
     Incomplete,
     Error(String),
 }
@@ -161,12 +168,17 @@ pub fn parse_frame(buf: &[u8], max_len: usize) -> Parsed {
             if buf.len() < 10 {
                 return Parsed::Incomplete;
             }
-            (10, u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize)
+            (
+                10,
+                u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+            )
         }
         n => (2, n as usize),
     };
     if len > max_len {
-        return Parsed::Error(format!("frame of {len} bytes is over the {max_len}-byte limit"));
+        return Parsed::Error(format!(
+            "frame of {len} bytes is over the {max_len}-byte limit"
+        ));
     }
     if opcode >= 8 && (len > 125 || !fin) {
         return Parsed::Error("invalid control frame".into());
@@ -174,7 +186,12 @@ pub fn parse_frame(buf: &[u8], max_len: usize) -> Parsed {
     if buf.len() < header + len {
         return Parsed::Incomplete;
     }
-    Parsed::Frame { fin, opcode, header, len }
+    Parsed::Frame {
+        fin,
+        opcode,
+        header,
+        len,
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +200,10 @@ mod tests {
 
     #[test]
     fn rfc_accept_example() {
-        assert_eq!(accept_for(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_for(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
@@ -200,7 +220,13 @@ mod tests {
             let mut out = Vec::new();
             encode_frame(&mut out, OP_BINARY, &payload, [1, 2, 3, 4]);
             // Unmask and reparse as if the server had sent it unmasked.
-            let hdr = if len < 126 { 2 } else if len <= 0xFFFF { 4 } else { 10 };
+            let hdr = if len < 126 {
+                2
+            } else if len <= 0xFFFF {
+                4
+            } else {
+                10
+            };
             let mut body = out[hdr + 4..].to_vec();
             apply_mask(&mut body, [1, 2, 3, 4]);
             assert_eq!(body, payload);
@@ -208,7 +234,12 @@ mod tests {
             plain[1] &= 0x7F;
             plain.extend_from_slice(&body);
             match parse_frame(&plain, 1 << 20) {
-                Parsed::Frame { fin, opcode, header, len: l } => {
+                Parsed::Frame {
+                    fin,
+                    opcode,
+                    header,
+                    len: l,
+                } => {
                     assert!(fin);
                     assert_eq!((opcode, header, l), (OP_BINARY, hdr, len));
                 }

@@ -32,7 +32,12 @@ struct Opts {
 }
 
 fn parse_opts() -> Result<Opts, String> {
-    let mut o = Opts { host: "127.0.0.1".into(), port: 0, threads: 1, heartbeat: Duration::from_millis(30_000) };
+    let mut o = Opts {
+        host: "127.0.0.1".into(),
+        port: 0,
+        threads: 1,
+        heartbeat: Duration::from_millis(30_000),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -56,7 +61,9 @@ fn main() {
         std::process::exit(2);
     });
     let rt = if opts.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         if opts.threads > 1 {
@@ -121,7 +128,9 @@ async fn handle(mut stream: TcpStream, hub: Hub, id: u64, heartbeat: Duration) {
             }
         }
     };
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, route).await else { return };
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, route).await else {
+        return;
+    };
     if path == "/echo" {
         echo(ws, heartbeat).await;
     } else {
