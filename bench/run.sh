@@ -149,8 +149,8 @@ start_server() { # NAME HEARTBEAT_MS
     esac
     SERVER_PID=$!
     PORT=""
-    # The port: from "listening on 127.0.0.1:PORT" if the server printed it (miochat logs it
-    # at info, which RUST_LOG=warn hides), else from the kernel's socket table.
+    # The port: from the "listening on 127.0.0.1:PORT" line every server prints, else from
+    # the kernel's socket table.
     for _ in $(seq 1 100); do
         PORT=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$log_file" 2>/dev/null | head -n1 | grep -oE '[0-9]+$' || true)
         if [ -z "$PORT" ]; then

@@ -213,6 +213,18 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Half the min–max range, in % of the median (None for fewer than two runs).
+fn spread(v: &[f64]) -> Option<f64> {
+    if v.len() < 2 {
+        return None;
+    }
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let m = median(v.to_vec())?;
+    (m != 0.0).then(|| 50.0 * (hi - lo) / m.abs())
+}
+
 fn fmt(v: f64) -> String {
     if v.abs() >= 100.0 {
         let s = format!("{:.0}", v.abs());
@@ -277,8 +289,9 @@ pub fn run(a: &Args) -> Result<(), String> {
     let has_base = servers.first() == Some(&baseline) && servers.len() > 1;
     let ok = |r: &Row| r.get("ok") == Some(&Val::Bool(true));
 
-    // medians[metric index][server index]
+    // medians[metric index][server index], and each cell's spread
     let mut medians: Vec<Vec<Option<f64>>> = Vec::new();
+    let mut spreads: Vec<Vec<Option<f64>>> = Vec::new();
     let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     for r in &rows {
         let e = counts
@@ -287,29 +300,26 @@ pub fn run(a: &Args) -> Result<(), String> {
         if ok(r) { e.0 += 1 } else { e.1 += 1 }
     }
     for met in METRICS {
-        medians.push(
-            servers
-                .iter()
-                .map(|s| {
-                    median(
-                        rows.iter()
-                            .filter(|r| {
-                                ok(r)
-                                    && text(r, "scenario") == met.scenario
-                                    && text(r, "server") == *s
-                            })
-                            .filter_map(|r| num(r, met.key))
-                            .collect(),
-                    )
-                })
-                .collect(),
-        );
+        let values: Vec<Vec<f64>> = servers
+            .iter()
+            .map(|s| {
+                rows.iter()
+                    .filter(|r| {
+                        ok(r) && text(r, "scenario") == met.scenario && text(r, "server") == *s
+                    })
+                    .filter_map(|r| num(r, met.key))
+                    .collect()
+            })
+            .collect();
+        medians.push(values.iter().map(|v| median(v.clone())).collect());
+        spreads.push(values.iter().map(|v| spread(v)).collect());
     }
 
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Medians over the successful runs of each scenario (runs per cell: see the raw table).\n"
+        "Medians over the successful runs of each scenario; ±N% is half the min–max range \
+         of the runs, in % of the median. Ratios divide the medians.\n"
     );
     let _ = write!(md, "| scenario | metric | better |");
     for s in &servers {
@@ -336,8 +346,13 @@ pub fn run(a: &Args) -> Result<(), String> {
             met.name,
             if met.higher_better { "higher" } else { "lower" }
         );
-        for v in &medians[mi] {
-            let _ = write!(md, " {} |", v.map(fmt).unwrap_or_else(|| "–".into()));
+        for (v, sp) in medians[mi].iter().zip(&spreads[mi]) {
+            let cell = match (v, sp) {
+                (Some(v), Some(sp)) => format!("{} ±{sp:.0}%", fmt(*v)),
+                (Some(v), None) => fmt(*v),
+                _ => "–".into(),
+            };
+            let _ = write!(md, " {cell} |");
         }
         if has_base {
             for v in &medians[mi][1..] {
