@@ -367,6 +367,120 @@ proptest! {
     }
 }
 
+// ---- the rules with an exact answer: close bodies and UTF-8 ----
+
+/// Byte pieces on the edges of UTF-8: valid characters of every width, and
+/// overlong forms, surrogates, code points past U+10FFFF, stray and missing
+/// continuation bytes.
+fn utf8_edge_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        6 => any_text().prop_map(String::into_bytes),
+        1 => proptest::sample::select(vec![
+            vec![0x80],
+            vec![0xC0, 0x80],
+            vec![0xC1, 0xBF],
+            vec![0xE0, 0x80, 0x80],
+            vec![0xED, 0xA0, 0x80],
+            vec![0xF4, 0x90, 0x80, 0x80],
+            vec![0xF5],
+            vec![0xFF],
+            vec![0xE2, 0x82],
+            vec![0xF0, 0x9F, 0x98],
+        ]),
+    ];
+    vec(piece, 0..4).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(cases(2000))]
+
+    /// §5.5.1 and §7.4: a Close body is accepted exactly when it is empty or a
+    /// code that may be sent followed by UTF-8; a one-byte body or a bad code
+    /// gets 1002, a reason that is not UTF-8 gets 1007.
+    #[test]
+    fn a_close_body_is_accepted_exactly_when_the_rfc_allows_it(
+        body in prop_oneof![
+            vec(any::<u8>(), 0..2),
+            (close_code_edge(), utf8_edge_bytes())
+                .prop_map(|(code, reason)| [&code.to_be_bytes()[..], &reason].concat()),
+        ],
+        key in any::<[u8; 4]>(),
+    ) {
+        let body = &body[..body.len().min(125)];
+        let expected = match body {
+            [] => Ok(Seen::Close(None)),
+            [_] => Err(1002),
+            [hi, lo, reason @ ..] => {
+                let code = u16::from_be_bytes([*hi, *lo]);
+                // §7.4.1, §7.4.2 and the IANA registry: the codes that may be sent.
+                let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+                match (sendable, std::str::from_utf8(reason)) {
+                    (false, _) => Err(1002),
+                    (true, Err(_)) => Err(1007),
+                    (true, Ok(reason)) => Ok(Seen::Close(Some((code, reason.to_string())))),
+                }
+            }
+        };
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, true, Opcode::Close, body, Some(key));
+        let len = frame.len();
+        let got = match MessageReader::default().decode(&mut frame, MAX, &mut Vec::new()) {
+            Ok(Some((Some(incoming), used))) if used == len => Ok(seen(&incoming)),
+            Err(error) => Err(error.close_code()),
+            other => return Err(TestCaseError::fail(format!("close decoded as {other:?}"))),
+        };
+        prop_assert_eq!(got, expected);
+    }
+
+    /// §5.6, §8.1: a fragmented text message is accepted exactly when it is
+    /// UTF-8 as a whole, and otherwise fails with 1007 at the first fragment
+    /// after which the bytes so far can no longer begin valid UTF-8 (or at
+    /// the last one), never waiting for the rest.
+    #[test]
+    fn fragmented_text_fails_at_the_first_fragment_that_cannot_be_utf8(
+        text in utf8_edge_bytes(),
+        cuts in vec(any::<Index>(), 0..4),
+        key in any::<[u8; 4]>(),
+        reads in any_reads(),
+    ) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(text.len() + 1)).collect();
+        at.sort_unstable();
+        at.push(text.len());
+        let mut stream = Vec::new();
+        let mut frame_ends = Vec::new();
+        let mut failing = None;
+        let mut start = 0;
+        for (i, &end) in at.iter().enumerate() {
+            let last = i == at.len() - 1;
+            let opcode = if i == 0 { Opcode::Text } else { Opcode::Continuation };
+            encode_frame(&mut stream, last, opcode, &text[start..end], Some(key));
+            frame_ends.push(stream.len());
+            start = end;
+            let hopeless = match std::str::from_utf8(&text[..end]) {
+                Ok(_) => false,
+                Err(e) => last || e.error_len().is_some(),
+            };
+            if hopeless && failing.is_none() {
+                failing = Some(i);
+            }
+        }
+        let run = checks::check_decoder_with(&stream, &reads, MAX);
+        match failing {
+            None => {
+                prop_assert_eq!(run.error, None);
+                prop_assert_eq!(run.events.last(), Some(&Some(Incoming::Data(Opcode::Text))));
+                prop_assert_eq!(run.consumed, stream.len());
+            }
+            Some(i) => {
+                prop_assert_eq!(run.error, Some(ProtocolError::InvalidUtf8));
+                // Every frame before the hopeless one was taken, and no more.
+                let before = if i == 0 { 0 } else { frame_ends[i - 1] };
+                prop_assert_eq!(run.consumed, before);
+            }
+        }
+    }
+}
+
 // ---- hostile bytes: the decoder ----
 
 proptest! {
