@@ -739,6 +739,122 @@ proptest! {
     }
 }
 
+/// Odd request heads that no other test sends, each with the exact status it
+/// gets (notes/hostile-inputs.md lists them with the rest).
+#[test]
+fn odd_request_heads_get_their_exact_status() {
+    let good = head(
+        REQUEST_LINE,
+        &HEADERS.map(|(n, v)| (n.to_string(), format!(" {v}"))),
+    );
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    // Not UTF-8: Latin-1's "é" in the Host value.
+    let mut latin1 = good.clone().into_bytes();
+    latin1[good.find("example").unwrap() + 6] = 0xE9;
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (good.clone().into_bytes(), 101),
+        (latin1, 400),
+        // RFC 9112 §5.2: an obsolete line folding.
+        (
+            good.replace("\r\nUpgrade:", "\r\n continued\r\nUpgrade:")
+                .into_bytes(),
+            400,
+        ),
+        (
+            good.replace("Upgrade: websocket", "Upgrade websocket")
+                .into_bytes(),
+            400,
+        ),
+        (good.replace("HTTP/1.1", "HTTP/2").into_bytes(), 400),
+        (good.replace("HTTP/1.1", "HTTP/1.10").into_bytes(), 400),
+        (
+            good.replace("GET /chat", "GET http://server.example.com/chat")
+                .into_bytes(),
+            400,
+        ),
+        (good.replace("GET /chat", "GET  /chat").into_bytes(), 400),
+        (
+            good.replace("Host: server.example.com", "Host:")
+                .into_bytes(),
+            400,
+        ),
+        (
+            good.replace("Connection: Upgrade", "Connection: Upgraded")
+                .into_bytes(),
+            400,
+        ),
+        (
+            good.replace("Upgrade: websocket", "Upgrade: websockets")
+                .into_bytes(),
+            400,
+        ),
+        // §4.2.1 item 5: exactly one key, of exactly 16 bytes.
+        (
+            good.replace(key, &format!("{key}\r\nSec-WebSocket-Key: {key}"))
+                .into_bytes(),
+            400,
+        ),
+        (
+            good.replace(key, "AAECAwQFBgcICQoLDA0ODxA=").into_bytes(),
+            400,
+        ), // 17 bytes
+        (good.replace(key, "AAECAwQFBgcICQoLDA0O").into_bytes(), 400), // 15 bytes
+        (good.replace(key, "").into_bytes(), 400),
+        // §4.4: any version other than a single 13.
+        (
+            good.replace("Version: 13", "Version: 13\r\nSec-WebSocket-Version: 13")
+                .into_bytes(),
+            426,
+        ),
+        (
+            good.replace("Version: 13", "Version: 13, 8").into_bytes(),
+            426,
+        ),
+        (good.replace("Version: 13", "Version:").into_bytes(), 426),
+        // Methods are case-sensitive (RFC 9110 §9.1).
+        (good.replace("GET /chat", "get /chat").into_bytes(), 405),
+        (good.replace("GET /chat", "HEAD /chat").into_bytes(), 405),
+        // §10.2: an opaque origin is not ours.
+        (good.replace(ALLOWED_ORIGIN, "null").into_bytes(), 403),
+        (
+            good.replace(ALLOWED_ORIGIN, "https://app.example.evil")
+                .into_bytes(),
+            403,
+        ),
+        (
+            good.replace("token=s3cret-tok", "token=s3cret-to")
+                .into_bytes(),
+            401,
+        ),
+        (
+            good.replace("token=s3cret-tok", "token=s3cret-tok2")
+                .into_bytes(),
+            401,
+        ),
+        (good.replace("token=s3cret-tok", "token=").into_bytes(), 401),
+        (
+            good.replace("token=s3cret-tok", "token=s3cret%2Dtok")
+                .into_bytes(),
+            101,
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let got = match Request::parse(&bytes) {
+            Err(refusal) => refusal.status,
+            Ok(request) => match answer(&request, &fuzz_config(), 0) {
+                Answer::Upgrade(_) => 101,
+                Answer::Http(response) => std::str::from_utf8(&response[9..12])
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            },
+        };
+        assert_eq!(got, expected, "{text:?}");
+        checks::check_handshake(&bytes);
+    }
+}
+
 // ---- inputs kept from fuzzing ----
 
 /// Replays every file under `fuzz/<dir>/<target>/` through that target's checks.
