@@ -1,0 +1,61 @@
+# notes/walkthrough.gdb: the session of notes/08-debugger.md as a script.
+#
+# Load notes/breakpoints.gdb first, then this file; a client must connect
+# two chat clients and have the first send "Hello" (tests/notes.rs does, and
+# so does notes/two_clients.py):
+#
+#   rust-gdb -batch -x notes/breakpoints.gdb -x notes/walkthrough.gdb \
+#       --args target/debug/miochat --addr 127.0.0.1:8080 --heartbeat-ms 2000
+#
+# tests/notes.rs runs exactly this and fails on any gdb error, so every
+# command shown in notes/08-debugger.md is known to work on today's code.
+
+# Heartbeats are wall-clock timers: keep their stop out of the way until the
+# message has been delivered.
+set confirm off
+disable $bp_timer
+echo \n## 1. accept\n
+run
+backtrace
+print self.next_token
+print self.connections
+echo \n## 2. handshake\n
+continue
+print accept
+up
+print token
+print head_end
+bytes conn.read_buf
+print conn.state
+echo \n## (the second client: accept and handshake again)\n
+continue
+continue
+echo \n## 3. frame decoded\n
+continue
+backtrace 6
+bytes payload
+print/x mask
+finish
+bytes payload
+print header
+up
+bytes self.read_buf
+print self.read_pos
+print self.state
+echo \n## 4. broadcast\n
+continue
+print sender
+bytes self.outgoing
+print self.flush_list
+finish
+print self.flush_list
+
+echo \n## 5. timer fired\n
+enable $bp_timer
+continue
+print token
+up
+print due
+print conn.awaiting_pong
+bytes conn.write_buf
+kill
