@@ -906,6 +906,14 @@ impl Gdb {
         false
     }
 
+    fn kill_inferiors(&self) {
+        for pid in self.inferiors() {
+            let _ = Command::new("sh")
+                .args(["-c", &format!("kill -9 {pid}")])
+                .status();
+        }
+    }
+
     /// Processes whose parent is gdb: the server it started.
     fn inferiors(&self) -> Vec<u32> {
         let parent = self.child.id().to_string();
@@ -926,11 +934,7 @@ impl Gdb {
 impl Drop for Gdb {
     fn drop(&mut self) {
         // gdb killed first would leave the server running, detached: kill it first.
-        for pid in self.inferiors() {
-            let _ = Command::new("sh")
-                .args(["-c", &format!("kill -9 {pid}")])
-                .status();
-        }
+        self.kill_inferiors();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
@@ -967,6 +971,25 @@ fn chat_client(addr: &str, deadline: Duration) -> TcpStream {
             Ok(0) => panic!("the server closed during the upgrade"),
             Ok(n) => received.extend_from_slice(&chunk[..n]),
             Err(e) => panic!("upgrade not answered: {e}"),
+        }
+    }
+}
+
+/// Answers every Ping with a Pong until the server goes away.
+fn answer_pings(mut client: TcpStream) {
+    let mut header = [0u8; 2];
+    while client.read_exact(&mut header).is_ok() {
+        let mut payload = vec![0u8; usize::from(header[1] & 0x7f)];
+        if client.read_exact(&mut payload).is_err() {
+            return;
+        }
+        if header[0] & 0x0f == 0x9 {
+            // A masked Pong with an all-zero key: the payload goes out as it came.
+            let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+            pong.extend_from_slice(&payload);
+            if client.write_all(&pong).is_err() {
+                return;
+            }
         }
     }
 }
@@ -1046,7 +1069,7 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
             "--addr",
             "127.0.0.1:0",
             "--heartbeat-ms",
-            "2000",
+            "1000",
         ],
     );
     let deadline = started + Duration::from_secs(90);
@@ -1065,9 +1088,15 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
     b.read_exact(&mut broadcast)
         .expect("B receives A's message");
     assert_eq!(&broadcast, b"\x81\x05Hello");
-    // Keep both clients open: the walkthrough's last stop is their heartbeat.
+    // Keep both clients open, and alive however slow gdb is: the
+    // walkthrough's last stop is a heartbeat.
+    let keepers = [a, b].map(|client| std::thread::spawn(move || answer_pings(client)));
     let exited = session.wait_exit(deadline);
-    drop((a, b));
+    // Normally the walkthrough has ended the server (`kill`); if not, end it here.
+    session.kill_inferiors();
+    for keeper in keepers {
+        let _ = keeper.join();
+    }
     let transcript = session.transcript();
     let _ = std::fs::write(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("notes-walkthrough.txt"),
