@@ -173,6 +173,7 @@ start_server() { # NAME HEARTBEAT_MS
 FAILS=0
 RUNS=0
 T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 run_one() { # SERVER SCENARIO
     local name=$1 sc=$2 hb=30000 args line rc=0
@@ -247,7 +248,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo
     echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; ${RUNS} runs, ${FAILS} failed.${stopped_early:+ Note: $stopped_early.}"
     echo
-    echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average before the runs is not controlled (shared machine)"
+    echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other work is not stopped)"
     echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
     servers_line="$(rustc --version)"
     need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn"
