@@ -4,7 +4,7 @@
 ADDR ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: run build test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run build debug test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
@@ -13,6 +13,10 @@ run:
 
 build:
 	$(CARGO) build
+
+# The server under rust-gdb with the walkthrough's breakpoints (notes/08-debugger.md).
+debug:
+	ADDR=$(ADDR) sh notes/debug.sh
 
 # Everything: unit tests, loopback scenarios against the real binary, the
 # Node `ws` interop test, and the headless-Chromium browser test.

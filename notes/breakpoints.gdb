@@ -89,15 +89,15 @@ commands
   echo >>> broadcast: outgoing holds the server frame (notes/08-debugger.md#4-broadcast)\n
 end
 
-# ---- 5. timer fired: a connection's timer was due and fire_timers acted on it ----
-# fire_timers runs every turn, due timers or not, so a breakpoint on it would
-# stop every turn. settle() called from fire_timers runs once per timer that
-# fired, right after its action (a Ping queued, or a connection closed).
+# ---- 5. timer fired: a connection's timer was due and on_timer acted on it ----
+# on_timer runs once per timer that fired; settle() called from it runs right
+# after the action (a Ping queued, or a connection closed), so the buffers
+# already show what the timer did. `up` shows on_timer, `up` again fire_timers.
 # The condition is C: gdb's $_caller_is takes a C string.
 set language c
-break miochat::server::Server::settle if $_caller_is("miochat::server::Server::fire_timers")
+break miochat::server::Server::settle if $_caller_is("miochat::server::Server::on_timer")
 set language auto
 set $bp_timer = $bpnum
 commands
-  echo >>> timer: a timer fired; `up` to see fire_timers (notes/08-debugger.md#5-timer-fired)\n
+  echo >>> timer: a timer fired; `up` to see on_timer (notes/08-debugger.md#5-timer-fired)\n
 end

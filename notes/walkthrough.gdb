@@ -55,7 +55,8 @@ enable $bp_timer
 continue
 print token
 up
-print due
 print conn.awaiting_pong
 bytes conn.write_buf
+up
+print due
 kill

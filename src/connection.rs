@@ -93,7 +93,9 @@ pub struct Connection {
     pub timer: Option<TimerHandle>,
     /// The state `timer` was armed for; when `state` moves on, the timer is re-armed.
     pub timer_state: Option<ConnState>,
-    /// `WRITABLE` is part of the registered interest (only while output is pending).
+    /// The last write hit `WouldBlock` with output left: wait for `WRITABLE`.
+    pub write_blocked: bool,
+    /// `WRITABLE` is part of the registered interest (exactly while `write_blocked`).
     pub writable_registered: bool,
     /// On the server's list of connections to flush at the end of this turn.
     pub queued_for_flush: bool,
@@ -124,6 +126,7 @@ impl Connection {
             awaiting_pong: false,
             timer: None,
             timer_state: None,
+            write_blocked: false,
             writable_registered: false,
             queued_for_flush: false,
             in_read_backlog: false,
@@ -348,12 +351,16 @@ impl Connection {
                     self.write_buf.drain(..n);
                 }
                 // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return Ok(false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         self.write_buf = Vec::new();
+        self.write_blocked = false;
         if self.state == ConnState::Lingering && !self.write_shut {
             // Our last bytes are out: send FIN, keep reading until the peer's FIN.
             self.write_shut = true;

@@ -386,25 +386,12 @@ impl Server {
             {
                 continue;
             }
-            // A reader this far behind is not reading: drop it rather than grow
-            // without bound. Its unsent output is freed with it.
-            if conn.write_buf.len() > limit {
-                warn!(
-                    "{} is a slow consumer: {} bytes unsent; dropping it",
-                    conn.peer,
-                    conn.write_buf.len()
-                );
-                conn.end(
-                    ConnState::Closed,
-                    1008,
-                    "slow consumer",
-                    "dropped by server",
-                );
+            if !conn.queue_data(&self.outgoing, limit) {
                 self.closed_list.push(token);
                 continue;
             }
-            conn.write_buf.extend_from_slice(&self.outgoing);
-            if !conn.queued_for_flush {
+            // A connection whose socket is full is flushed by its WRITABLE event instead.
+            if !conn.queued_for_flush && !conn.write_blocked {
                 conn.queued_for_flush = true;
                 self.flush_list.push(token);
             }
@@ -461,7 +448,7 @@ impl Server {
 
     /// Brings the server's view of one connection up to date after anything
     /// happened to it: its timer follows its state, pending output is
-    /// scheduled, `WRITABLE` interest follows pending output, a closed
+    /// scheduled, `WRITABLE` interest follows a blocked write, a closed
     /// connection is listed for reaping.
     fn settle(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else {
@@ -469,8 +456,7 @@ impl Server {
         };
         // Output that piles up while the socket is full (pongs for a ping
         // flood, say) counts against the same bound as broadcasts.
-        let blocked = conn.writable_registered;
-        if blocked
+        if conn.write_blocked
             && conn.state() == ConnState::Open
             && conn.write_buf.len() > self.config.max_buffered_bytes
         {
@@ -500,13 +486,15 @@ impl Server {
             conn.timer = Some(self.timers.insert(Instant::now() + delay, token));
             conn.timer_state = Some(state);
         }
-        if !conn.write_buf.is_empty() && !conn.queued_for_flush && !conn.writable_registered {
+        if !conn.write_buf.is_empty() && !conn.queued_for_flush && !conn.write_blocked {
             conn.queued_for_flush = true;
             self.flush_list.push(token);
         }
         // Edge-triggered WRITABLE would fire on every drained send buffer; ask
-        // for it only while something waits to be written (notes/01-readiness.md#interest).
-        let wants_writable = !conn.write_buf.is_empty();
+        // for it only while a write has hit WouldBlock with output left over
+        // (notes/01-readiness.md#interest). Output queued this turn is written
+        // by `flush_pending` first, and most of the time that is enough.
+        let wants_writable = conn.write_blocked;
         if wants_writable != conn.writable_registered {
             let interest = if wants_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -535,39 +523,44 @@ impl Server {
         let mut due = Vec::new();
         self.timers.expire(now, &mut due);
         for token in due {
-            let Some(conn) = self.connections.get_mut(&token) else {
-                continue;
-            };
-            conn.timer = None;
-            conn.timer_state = None;
-            match conn.state() {
-                ConnState::Handshaking => {
-                    debug!("{} handshake timed out", conn.peer);
-                    let refusal = Refusal {
-                        status: 408,
-                        reason: "request head not completed in time",
-                    };
-                    conn.write_best_effort(&refusal_response(refusal));
-                    conn.set_state(ConnState::Closed);
-                }
-                ConnState::Open if conn.awaiting_pong => {
-                    // Silent for a whole interval after our Ping: the peer is gone.
-                    // No Close frame: nobody is there to read it (issue: heartbeat).
-                    conn.end(ConnState::Closed, 1006, "no pong", "reaped by heartbeat");
-                }
-                ConnState::Open => {
-                    // §5.5.2: a Ping; the Pong (or any frame) clears `awaiting_pong`.
-                    encode_frame(&mut conn.write_buf, true, Opcode::Ping, b"", None);
-                    conn.awaiting_pong = true;
-                }
-                ConnState::Closing | ConnState::Lingering => {
-                    debug!("{} did not close in time", conn.peer);
-                    conn.set_state(ConnState::Closed);
-                }
-                ConnState::Closed => {}
-            }
-            self.settle(token);
+            self.on_timer(token);
         }
+    }
+
+    /// One connection's timer fired: a handshake or close timeout, or a heartbeat.
+    fn on_timer(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        conn.timer = None;
+        conn.timer_state = None;
+        match conn.state() {
+            ConnState::Handshaking => {
+                debug!("{} handshake timed out", conn.peer);
+                let refusal = Refusal {
+                    status: 408,
+                    reason: "request head not completed in time",
+                };
+                conn.write_best_effort(&refusal_response(refusal));
+                conn.set_state(ConnState::Closed);
+            }
+            ConnState::Open if conn.awaiting_pong => {
+                // Silent for a whole interval after our Ping: the peer is gone.
+                // No Close frame: nobody is there to read it.
+                conn.end(ConnState::Closed, 1006, "no pong", "reaped by heartbeat");
+            }
+            ConnState::Open => {
+                // §5.5.2: a Ping; the Pong (or any frame) clears `awaiting_pong`.
+                encode_frame(&mut conn.write_buf, true, Opcode::Ping, b"", None);
+                conn.awaiting_pong = true;
+            }
+            ConnState::Closing | ConnState::Lingering => {
+                debug!("{} did not close in time", conn.peer);
+                conn.set_state(ConnState::Closed);
+            }
+            ConnState::Closed => {}
+        }
+        self.settle(token);
     }
 
     // ---- endings ----
