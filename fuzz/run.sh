@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets and runs each one for SECONDS (default 60), one at a
-# time on one core: `bash fuzz/run.sh 600`. The top-level `make fuzz` calls it.
+# time on one core: `bash fuzz/run.sh 600`, or `bash fuzz/run.sh 600 decoder`
+# for one target. The top-level `make fuzz` calls it.
 #
 # Corpora grow in fuzz/corpus/TARGET (not in git), starting from the
 # hand-made inputs in fuzz/seeds/TARGET. A failing input is written to
@@ -14,8 +15,9 @@ set -euo pipefail
 
 seconds="${1:-60}"
 case "$seconds" in
-    '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+    '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
+shift $(($# > 0 ? 1 : 0))
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 
@@ -24,10 +26,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-targets=(handshake decoder)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(handshake decoder)
 # Longest inputs worth trying: a head is refused past 8 KiB; a few frames
 # with their read sizes fit easily in 4 KiB.
 declare -A max_len=([handshake]=9000 [decoder]=4096)
+for target in "${targets[@]}"; do
+    [ -n "${max_len[$target]:-}" ] || { echo "fuzz: no target '$target' (handshake, decoder)" >&2; exit 2; }
+done
 
 cargo fuzz build
 mkdir -p logs
