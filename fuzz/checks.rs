@@ -116,7 +116,7 @@ pub fn check_handshake(data: &[u8]) {
                 checked.is_err(),
                 "a valid upgrade was answered with plain HTTP"
             );
-            check_http_response(&bytes);
+            check_http_response(&bytes, request.method == "HEAD");
         }
     }
 }
@@ -134,8 +134,9 @@ pub fn check_refusal(status: u16, reason: &str) {
     );
 }
 
-/// A whole HTTP/1.1 response as `http::response` writes it.
-pub fn check_http_response(bytes: &[u8]) {
+/// A whole HTTP/1.1 response as `http::response` writes it. The answer to a
+/// HEAD may stop after the head (RFC 9110 §9.3.2), keeping GET's Content-Length.
+pub fn check_http_response(bytes: &[u8], head_request: bool) {
     let end = find_head_end(bytes).expect("response head does not end");
     let head = std::str::from_utf8(&bytes[..end]).expect("response head is not UTF-8");
     let body = &bytes[end..];
@@ -144,12 +145,23 @@ pub fn check_http_response(bytes: &[u8]) {
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    assert!(
+        status == 200 || REFUSAL_STATUSES.contains(&status),
+        "status {status}"
+    );
+    assert!(head.contains("\r\nConnection: close\r\n"));
+    if head_request && body.is_empty() {
+        assert!(
+            head.contains("\r\nContent-Length: "),
+            "no Content-Length in {head:?}"
+        );
+        return;
+    }
     let length = format!("\r\nContent-Length: {}\r\n", body.len());
     assert!(
         head.contains(&length),
         "Content-Length is not the body's in {head:?}"
     );
-    assert!(head.contains("\r\nConnection: close\r\n"));
     if status != 200 {
         let body = std::str::from_utf8(body).expect("refusal body is not UTF-8");
         let reason = body

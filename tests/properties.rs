@@ -621,7 +621,7 @@ fn assembled_headers() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn request_line() -> impl Strategy<Value = String> {
-    let method = prop_oneof![6 => Just("GET"), 1 => Just("POST"), 1 => Just("get"), 1 => Just(""), 1 => Just("GET GET")];
+    let method = prop_oneof![6 => Just("GET"), 1 => Just("HEAD"), 1 => Just("POST"), 1 => Just("get"), 1 => Just(""), 1 => Just("GET GET")];
     let target = prop_oneof![
         4 => Just("/chat?token=s3cret-tok"),
         2 => Just("/echo?token=s3cret%2dtok&x"),
