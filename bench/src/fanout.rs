@@ -278,11 +278,15 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
         .int("bad_welcome", h.base.bad_welcome);
     let violations = h.dup + h.gap + h.echo + h.foreign + h.bad_size + h.base.bad_welcome;
     out.int("violations", violations);
-    if error.is_none() && violations > 0 {
-        error = Some(format!(
+    if violations > 0 {
+        let v = format!(
             "{violations} delivery violations: {} duplicate/late, {} skipped (loss or reorder), {} echoed to sender, {} foreign, {} wrong size/type",
             h.dup, h.gap, h.echo, h.foreign, h.bad_size
-        ));
+        );
+        error = Some(match error {
+            Some(e) => format!("{v}; and {e}"),
+            None => v,
+        });
     }
     match error {
         Some(e) => Err(e),
