@@ -16,7 +16,7 @@ use mio::Token;
 use mio::net::TcpStream;
 
 use crate::error::ProtocolError;
-use crate::frame::{Opcode, encode_close, encode_frame};
+use crate::frame::{FrameHeader, Opcode, encode_close, encode_frame};
 use crate::handshake::Endpoint;
 use crate::message::{CloseBody, Incoming, MessageReader};
 use crate::timer::TimerHandle;
@@ -166,10 +166,17 @@ impl Connection {
 
     // ---- reading ----
 
-    /// Reads until `WouldBlock` or the budget is spent, appending to `read_buf`
-    /// (or discarding, while Lingering). mio is edge-triggered: a socket left
-    /// with unread bytes gets no second event, so draining is required.
-    pub fn read_available(&mut self, scratch: &mut [u8]) -> ReadOutcome {
+    /// Reads until the socket is drained or the budget is spent, appending to
+    /// `read_buf` (or discarding, while Lingering). mio is edge-triggered: a
+    /// socket left with unread bytes gets no second event, so draining is required.
+    ///
+    /// A read that returns less than `scratch` holds has drained the socket
+    /// as surely as a `WouldBlock` would, since bytes that arrive later raise a
+    /// new edge, and skipping that extra `read` saves a syscall per event
+    /// (libuv does the same). The exception is a FIN that is already
+    /// announced (`fin_announced`, from the event): it raises no new edge,
+    /// so then we read on until `Ok(0)` (notes/01-readiness.md#draining).
+    pub fn read_available(&mut self, scratch: &mut [u8], fin_announced: bool) -> ReadOutcome {
         for _ in 0..READS_PER_TURN {
             match self.socket.read(scratch) {
                 // Ok(0): the peer closed its side (FIN).
@@ -181,6 +188,9 @@ impl Connection {
                     trace!("{:?} read {n} bytes", self.token);
                     if self.state != ConnState::Lingering {
                         self.read_buf.extend_from_slice(&scratch[..n]);
+                    }
+                    if n < scratch.len() && !fin_announced {
+                        return ReadOutcome::Drained;
                     }
                 }
                 // WouldBlock: nothing more for now; the next edge will tell us.
@@ -297,11 +307,20 @@ impl Connection {
 
     /// Drops the bytes decoded so far; frees the buffer once it is empty, so an
     /// idle connection holds no read memory (notes/04-broadcast.md#memory).
+    /// When a large frame is arriving in pieces, room for all of it is made
+    /// once, instead of the buffer doubling (and copying itself) read by read.
+    /// Its size was already checked against `--max-message-bytes` by the decoder.
     pub fn compact_read_buf(&mut self) {
         self.read_buf.drain(..self.read_pos);
         self.read_pos = 0;
         if self.read_buf.is_empty() {
             self.read_buf = Vec::new();
+        } else if self.state == ConnState::Open
+            && let Ok(Some(header)) = FrameHeader::parse(&self.read_buf)
+        {
+            let frame_len = header.header_len + header.payload_len as usize;
+            self.read_buf
+                .reserve_exact(frame_len.saturating_sub(self.read_buf.len()));
         }
     }
 
@@ -348,7 +367,14 @@ impl Connection {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     trace!("{:?} wrote {n} bytes", self.token);
+                    let partial = n < self.write_buf.len();
                     self.write_buf.drain(..n);
+                    // A partial write means the send buffer is full: the next
+                    // write would only say WouldBlock, so wait for WRITABLE now.
+                    if partial {
+                        self.write_blocked = true;
+                        return Ok(false);
+                    }
                 }
                 // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -151,11 +151,22 @@ impl FrameHeader {
 /// §5.3: unmasks (or masks: XOR is its own inverse) `payload` in place.
 ///
 /// `offset` is how many payload bytes came before this slice, so a payload
-/// can be unmasked in pieces. Byte by byte, with no `unsafe`: the compiler
-/// vectorises this loop well enough for a teaching server.
+/// can be unmasked in pieces. No `unsafe`: the key is rotated to start at
+/// `offset`, then applied four bytes at a time. The plain loop
+/// `payload[i] ^= mask[(offset + i) % 4]` does the same, but the compiler
+/// cannot vectorise its index arithmetic: measured here, 2.4 GB/s against
+/// 19 GB/s for this form, which matters for 1 MiB messages
+/// (notes/benchmarks.md).
 pub fn apply_mask(payload: &mut [u8], mask: [u8; 4], offset: usize) {
-    for (i, byte) in payload.iter_mut().enumerate() {
-        *byte ^= mask[(offset + i) % 4];
+    let key: [u8; 4] = std::array::from_fn(|i| mask[(offset + i) % 4]);
+    let mut chunks = payload.chunks_exact_mut(4);
+    for chunk in &mut chunks {
+        for (byte, k) in chunk.iter_mut().zip(key) {
+            *byte ^= k;
+        }
+    }
+    for (byte, k) in chunks.into_remainder().iter_mut().zip(key) {
+        *byte ^= k;
     }
 }
 
@@ -294,6 +305,23 @@ mod tests {
             let header = FrameHeader::parse(&frame).unwrap().unwrap();
             assert_eq!(header.payload_len, len as u64);
             assert_eq!(header.header_len, header_len);
+        }
+    }
+
+    #[test]
+    fn masking_matches_the_rfc_formula_at_every_offset_and_length() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        for offset in 0..8 {
+            for len in 0..13 {
+                let mut fast: Vec<u8> = (0..len as u8).collect();
+                let expected: Vec<u8> = fast
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ key[(offset + i) % 4])
+                    .collect();
+                apply_mask(&mut fast, key, offset);
+                assert_eq!(fast, expected, "offset {offset} len {len}");
+            }
         }
     }
 

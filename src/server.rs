@@ -164,7 +164,7 @@ impl Server {
                 token => {
                     // Errors and hang-ups surface as a failed read or write.
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        self.on_readable(token);
+                        self.on_readable(token, event.is_read_closed() || event.is_error());
                     }
                     if event.is_writable() {
                         self.on_writable(token);
@@ -177,7 +177,8 @@ impl Server {
         for token in std::mem::take(&mut self.read_backlog) {
             if let Some(conn) = self.connections.get_mut(&token) {
                 conn.in_read_backlog = false;
-                self.on_readable(token);
+                // No event says whether a FIN came: read until the socket says.
+                self.on_readable(token, true);
             }
         }
         // 5. Timers.
@@ -244,14 +245,14 @@ impl Server {
     // ---- reading ----
 
     /// Reads what the socket has, then acts on it according to the state.
-    fn on_readable(&mut self, token: Token) {
+    fn on_readable(&mut self, token: Token, fin_announced: bool) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
         if conn.state() == ConnState::Closed {
             return;
         }
-        let outcome = conn.read_available(&mut self.read_scratch);
+        let outcome = conn.read_available(&mut self.read_scratch, fin_announced);
         // Act on what was read before acting on how the read ended: a message
         // followed by FIN must still be delivered.
         match conn.state() {
