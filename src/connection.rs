@@ -27,6 +27,10 @@ use crate::timer::TimerHandle;
 /// read backlog and gets another turn.
 pub const READS_PER_TURN: usize = 4;
 
+/// Frames at least this big skip `write_buf` when nothing is queued before them
+/// (see `Connection::queue_data`).
+pub const WRITE_THROUGH_BYTES: usize = 64 * 1024;
+
 /// Where a connection is in its life (RFC 6455 §4 and §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
@@ -332,12 +336,26 @@ impl Connection {
     /// rather than grow without bound, and free what it held. The check comes
     /// before the append, so one message always fits and memory stays under
     /// `limit` + one message (notes/04-broadcast.md#slow-consumers).
+    ///
+    /// A large frame with nothing queued before it is written at once:
+    /// coalescing could not merge it into fewer writes, and writing it now
+    /// saves copying it into `write_buf`. Only what the socket does not take
+    /// is queued; `flush_pending` deals with that, and with any error.
     pub fn queue_data(&mut self, frame: &[u8], limit: usize) -> bool {
         if self.write_buf.len() > limit {
             self.drop_slow_consumer();
             return false;
         }
-        self.write_buf.extend_from_slice(frame);
+        let mut rest = frame;
+        if frame.len() >= WRITE_THROUGH_BYTES
+            && self.write_buf.is_empty()
+            && !self.write_blocked
+            && let Ok(n) = self.socket.write(frame)
+        {
+            trace!("{:?} wrote {n} bytes", self.token);
+            rest = &frame[n..];
+        }
+        self.write_buf.extend_from_slice(rest);
         true
     }
 

@@ -151,15 +151,15 @@ impl FrameHeader {
 /// §5.3: unmasks (or masks: XOR is its own inverse) `payload` in place.
 ///
 /// `offset` is how many payload bytes came before this slice, so a payload
-/// can be unmasked in pieces. No `unsafe`: the key is rotated to start at
-/// `offset`, then applied four bytes at a time. The plain loop
-/// `payload[i] ^= mask[(offset + i) % 4]` does the same, but the compiler
-/// cannot vectorise its index arithmetic: measured here, 2.4 GB/s against
-/// 19 GB/s for this form, which matters for 1 MiB messages
-/// (notes/benchmarks.md).
+/// can be unmasked in pieces. No `unsafe`: the key is repeated into 32 bytes,
+/// rotated to start at `offset`, and applied 32 bytes at a time, which the
+/// compiler turns into vector XORs. The plain loop
+/// `payload[i] ^= mask[(offset + i) % 4]` does the same, but its index
+/// arithmetic defeats vectorisation: measured here, 2.4 GB/s against about
+/// 40 GB/s for this form, which matters for 1 MiB messages (notes/benchmarks.md).
 pub fn apply_mask(payload: &mut [u8], mask: [u8; 4], offset: usize) {
-    let key: [u8; 4] = std::array::from_fn(|i| mask[(offset + i) % 4]);
-    let mut chunks = payload.chunks_exact_mut(4);
+    let key: [u8; 32] = std::array::from_fn(|i| mask[(offset + i) % 4]);
+    let mut chunks = payload.chunks_exact_mut(key.len());
     for chunk in &mut chunks {
         for (byte, k) in chunk.iter_mut().zip(key) {
             *byte ^= k;
@@ -312,7 +312,7 @@ mod tests {
     fn masking_matches_the_rfc_formula_at_every_offset_and_length() {
         let key = [0x12, 0x34, 0x56, 0x78];
         for offset in 0..8 {
-            for len in 0..13 {
+            for len in 0..70 {
                 let mut fast: Vec<u8> = (0..len as u8).collect();
                 let expected: Vec<u8> = fast
                     .iter()
