@@ -4,7 +4,9 @@
 ADDR ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: run build debug test test-rust test-node test-browser deps lint fmt fmt-check clean
+SECONDS ?= 60
+
+.PHONY: run build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
@@ -39,6 +41,19 @@ test-browser:
 # playwright-core) and Debian's chromium. Idempotent: fast when present.
 deps:
 	bash tests/install-deps.sh
+
+# Every scenario against miochat once (bench/run.sh; about a minute plus builds).
+bench:
+	bash bench/run.sh bench
+
+# miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
+# three runs, ratios and an SVG chart in bench/results/ (installs the peers).
+compare:
+	bash bench/run.sh compare
+
+# Each fuzz target for SECONDS (make fuzz SECONDS=600).
+fuzz:
+	bash fuzz/run.sh $(SECONDS)
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -10,7 +10,7 @@
 # Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
 # for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
 # compare: 1500), and the per-scenario argument strings FANOUT_ARGS, RATE_ARGS, IDLE_ARGS,
-# HANDSHAKE_ARGS, BIGMSG_ARGS. Every server and generator run is bounded in time; all load
+# HANDSHAKE_ARGS, BIGMSG_ARGS, FANOUT8_ARGS (fanout-w8: fanout with 8 messages in flight per sender). Every server and generator run is bounded in time; all load
 # goes to 127.0.0.1.
 set -euo pipefail
 
@@ -41,16 +41,18 @@ else
     SERVERS=${SERVERS:-"miochat"}
     BUDGET_S=${BUDGET_S:-900}
 fi
-SCENARIOS=${SCENARIOS:-"fanout fanout-rate idle handshake bigmsg"}
+SCENARIOS=${SCENARIOS:-"fanout fanout-w8 fanout-rate idle handshake bigmsg"}
 
 if [ "${QUICK:-0}" = 1 ]; then
     FANOUT_ARGS=${FANOUT_ARGS:-"--clients 200 --senders 10 --messages 20 --bytes 64 --window 2"}
+    FANOUT8_ARGS=${FANOUT8_ARGS:-"--clients 200 --senders 10 --messages 40 --bytes 64 --window 8"}
     RATE_ARGS=${RATE_ARGS:-"--clients 200 --senders 10 --rate 20000 --duration 2 --bytes 64"}
     IDLE_ARGS=${IDLE_ARGS:-"--conns 1000 --duration 2 --settle 1"}
     HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 2"}
     BIGMSG_ARGS=${BIGMSG_ARGS:-"--bytes 1048576 --messages 20 --window 2"}
 else
     FANOUT_ARGS=${FANOUT_ARGS:-"--clients 1000 --senders 10 --messages 300 --bytes 64 --window 2"}
+    FANOUT8_ARGS=${FANOUT8_ARGS:-"--clients 1000 --senders 10 --messages 600 --bytes 64 --window 8"}
     RATE_ARGS=${RATE_ARGS:-"--clients 1000 --senders 10 --rate 20000 --duration 10 --bytes 64"}
     IDLE_ARGS=${IDLE_ARGS:-"--conns 10000 --duration 10 --settle 2"}
     HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 10"}
@@ -179,6 +181,7 @@ run_one() { # SERVER SCENARIO
     local name=$1 sc=$2 hb=30000 args line rc=0
     case "$sc" in
         fanout) args=$FANOUT_ARGS ;;
+        fanout-w8) args=$FANOUT8_ARGS ;;
         fanout-rate) args=$RATE_ARGS ;;
         idle)
             args=$IDLE_ARGS
@@ -257,6 +260,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     need_server tokio-ws-mt && servers_line="$servers_line; tokio-ws-mt: the same on a 2-worker multi_thread runtime"
     echo "- servers: $servers_line"
     echo "- fanout: \`$FANOUT_ARGS\`"
+    echo "- fanout-w8: \`$FANOUT8_ARGS\`"
     echo "- fanout-rate: \`$RATE_ARGS\`"
     echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"
     echo "- handshake: \`$HANDSHAKE_ARGS\`"

@@ -143,6 +143,22 @@ const METRICS: &[Metric] = &[
         false,
         false,
     ),
+    m("fanout-w8", "deliveries_per_s", "deliveries/s", true, false),
+    m(
+        "fanout-w8",
+        "deliveries_per_server_cpu_s",
+        "deliveries per server CPU-s",
+        true,
+        true,
+    ),
+    m("fanout-w8", "lat_p99_us", "latency p99 (µs)", false, false),
+    m(
+        "fanout-w8",
+        "gen_cpu_pct",
+        "load generator CPU %",
+        false,
+        false,
+    ),
     m(
         "fanout-rate",
         "deliveries_per_s",
