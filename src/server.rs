@@ -60,7 +60,8 @@ pub struct Server {
     /// `None` once shutdown has begun: no more accepts.
     listener: Option<TcpListener>,
     signals: Signals,
-    pub connections: HashMap<Token, Connection>,
+    /// Every accepted connection, by token.
+    connections: HashMap<Token, Connection>,
     next_token: usize,
     /// One timer per connection; its meaning follows the connection's state.
     timers: TimerWheel<Token>,
@@ -123,9 +124,6 @@ impl Server {
         }
     }
 
-    pub fn open_connections(&self) -> usize {
-        self.open_count
-    }
 
     /// Turns the loop until shutdown has finished.
     pub fn run(&mut self) -> io::Result<()> {
