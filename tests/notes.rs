@@ -655,6 +655,21 @@ fn is_snake(word: &str) -> bool {
 
 /// Why `word` (a name or a `::` path from a code span) is not ours and not
 /// external, or `None` when it is fine.
+/// Every `dir/file.rs::name` in a code span, as (file, name).
+fn file_qualified_fns(span: &str) -> Vec<(String, String)> {
+    span.split(|c: char| c.is_whitespace() || c == ',' || c == '`')
+        .filter_map(|word| word.split_once(".rs::"))
+        .filter(|(file, name)| file.contains('/') && !name.is_empty())
+        .map(|(file, name)| {
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            (format!("{file}.rs"), name)
+        })
+        .collect()
+}
+
 fn check_name(word: &str, defs: &Definitions) -> Option<String> {
     let external = |w: &str| EXTERNAL.contains(&w);
     let mut segments: Vec<&str> = word.split("::").filter(|s| !s.is_empty()).collect();
@@ -778,6 +793,18 @@ fn every_name_in_the_notes_is_defined_in_src() {
     let mut problems = BTreeSet::new();
     for (note, text) in notes() {
         let spans = code_spans(&text).unwrap_or_else(|e| panic!("notes/{note}: {e}"));
+        for span in &spans {
+            // `tests/frames.rs::name`: that file must define `fn name`.
+            for (file, name) in file_qualified_fns(span) {
+                let defined = std::fs::read_to_string(root().join(&file))
+                    .is_ok_and(|source| source.contains(&format!("fn {name}(")));
+                if !defined {
+                    problems.insert(format!(
+                        "notes/{note}: `{file}::{name}`: no fn {name} in {file}"
+                    ));
+                }
+            }
+        }
         for span in spans {
             for word in words(&span) {
                 if let Some(flag) = word.strip_prefix("--") {
