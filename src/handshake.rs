@@ -87,6 +87,10 @@ impl<'a> Request<'a> {
             if name.is_empty() || !name.bytes().all(is_token_byte) {
                 return Err(refuse(400, "malformed header name"));
             }
+            // RFC 9112 §2.2: a bare CR (or any control byte) inside a value is refused.
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7F) {
+                return Err(refuse(400, "control character in a header value"));
+            }
             headers.push((name, value.trim_matches([' ', '\t'])));
         }
         let path = target.split_once('?').map_or(target, |(path, _)| path);
@@ -180,9 +184,11 @@ pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refu
     if request.minor_version < 1 {
         return Err(refuse(400, "HTTP/1.1 or later is required"));
     }
-    // Item 2: a Host header field.
-    let Some(host) = request.header("Host").filter(|h| !h.is_empty()) else {
-        return Err(refuse(400, "missing Host header"));
+    // Item 2: a Host header field; RFC 9112 §3.2: exactly one.
+    let host = match (request.header("Host"), request.header_count("Host")) {
+        (Some(host), 1) if !host.is_empty() => host,
+        (_, 0 | 1) => return Err(refuse(400, "missing Host header")),
+        _ => return Err(refuse(400, "more than one Host header")),
     };
     // Items 3 and 4: Upgrade contains "websocket", Connection contains "Upgrade".
     if !request.header_has_token("Upgrade", "websocket") {
@@ -253,9 +259,11 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
 
 /// The token may come as `?token=`, `Authorization: Bearer`, or a `miochat_token` cookie.
 fn token_matches(request: &Request, expected: &str) -> bool {
-    let bearer = request
-        .header("Authorization")
-        .and_then(|v| v.strip_prefix("Bearer "));
+    // RFC 9110 §11.1: the scheme name is case-insensitive.
+    let bearer = request.header("Authorization").and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
+    });
     let offered = [
         request.query_param("token"),
         bearer.map(str::to_owned),
@@ -394,6 +402,18 @@ mod tests {
             ),
             (RFC_REQUEST.replace("GET /chat HTTP/1.1", "GET /chat"), 400),
             (RFC_REQUEST.replace("Host:", "Host :"), 400),
+            (
+                RFC_REQUEST.replace("Host: server.example.com", "Host: a\r\nHost: b"),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("Host: server.example.com", "Host: a\rb"),
+                400,
+            ),
+            (
+                RFC_REQUEST.replace("Upgrade: websocket", "Upgrade: web\x00socket"),
+                400,
+            ),
         ];
         for (request, status) in cases {
             assert_eq!(status_of(&request), status, "{request:?}");
@@ -441,6 +461,7 @@ mod tests {
         assert_eq!(check(RFC_REQUEST, &config).unwrap_err().status, 401);
         assert_eq!(with("Authorization: Bearer wrong").unwrap_err().status, 401);
         assert!(with("Authorization: Bearer s3 cret").is_ok());
+        assert!(with("Authorization: bearer s3 cret").is_ok());
         assert!(with("Cookie: a=b; miochat_token=s3 cret").is_ok());
         let query = RFC_REQUEST.replace("/chat", "/chat?x=1&token=s3%20cret");
         assert!(check(&query, &config).is_ok());

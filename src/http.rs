@@ -39,6 +39,23 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
 
 /// Decides what a request gets. `open` is the number of open WebSocket connections.
 pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
+    match decide(request, config, open) {
+        // RFC 9110 §9.3.2 and RFC 9112 §6.3: the answer to HEAD is the answer
+        // to GET without its content, refusals included.
+        Answer::Http(mut bytes) if request.method == "HEAD" => {
+            let head_end = bytes
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(bytes.len(), |at| at + 4);
+            bytes.truncate(head_end);
+            Answer::Http(bytes)
+        }
+        answer => answer,
+    }
+}
+
+/// The answer as if every request were a GET: an upgrade or a full response.
+fn decide(request: &Request, config: &Config, open: usize) -> Answer {
     // A request that asks for a WebSocket, or one for a path only WebSockets live at,
     // goes through every rule of §4.2.1 so a broken client hears what it got wrong.
     if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
@@ -47,35 +64,26 @@ pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
             Err(refusal) => Answer::Http(refusal_response(refusal)),
         };
     }
-    // RFC 9110 §9.3.2: HEAD is GET without the body.
-    let head_only = request.method == "HEAD";
-    if request.method != "GET" && !head_only {
-        let refusal = Refusal {
+    if request.method != "GET" && request.method != "HEAD" {
+        let reason = "only GET and HEAD are served here";
+        return Answer::Http(refusal_response(Refusal {
             status: 405,
-            reason: "only GET and HEAD are served here",
-        };
-        return Answer::Http(refusal_response(refusal));
+            reason,
+        }));
     }
-    let mut bytes = if request.path == "/status" {
+    if request.path == "/status" {
         let body = format!("{{\"connections\": {open}}}\n");
-        response(200, "application/json", body.as_bytes(), &[])
-    } else {
+        return Answer::Http(response(200, "application/json", body.as_bytes(), &[]));
+    }
+    Answer::Http(
         match ASSETS.iter().find(|(path, _, _)| *path == request.path) {
             Some((_, content_type, body)) => response(200, content_type, body, &[]),
             None => refusal_response(Refusal {
                 status: 404,
                 reason: "not found",
             }),
-        }
-    };
-    if head_only {
-        let head_end = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map_or(bytes.len(), |at| at + 4);
-        bytes.truncate(head_end);
-    }
-    Answer::Http(bytes)
+        },
+    )
 }
 
 /// A refusal as an HTTP response: the status, the headers it calls for, a one-line body.
@@ -183,6 +191,15 @@ mod tests {
         let head = http_text(answer_to("HEAD / HTTP/1.1\r\n\r\n"));
         let get = http_text(answer_to("GET / HTTP/1.1\r\n\r\n"));
         assert!(head.ends_with("\r\n\r\n") && get.starts_with(&head) && get.len() > head.len());
+    }
+
+    #[test]
+    fn head_refusals_carry_no_body_either() {
+        let text = http_text(answer_to("HEAD /chat HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(
+            text.starts_with("HTTP/1.1 405") && text.ends_with("\r\n\r\n"),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -68,6 +68,11 @@ fn fragments_adding_up_past_the_limit_get_1009() {
 }
 
 #[test]
+fn a_64_bit_length_with_its_top_bit_set_gets_1002() {
+    expect_close_after(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4], 1002);
+}
+
+#[test]
 fn control_frame_rules_get_1002() {
     expect_close_after(&client_frame(true, PING, &[0; 126]), 1002);
     expect_close_after(&client_frame(false, PING, b"x"), 1002);
