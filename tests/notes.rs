@@ -32,6 +32,9 @@ const EXTERNAL: &[&str] = &[
     "Bearer",
     "Upgraded",
     "RUSTC_BOOTSTRAP",
+    // notes/benchmarks.md: JavaScript's Set, /proc/PID/status's VmRSS
+    "Set",
+    "VmRSS",
     // mio and the kernel's readiness API
     "Poll",
     "Token",
