@@ -52,7 +52,7 @@ pub enum ConnState {
 /// How a round of reading ended.
 #[derive(Debug)]
 pub enum ReadOutcome {
-    /// `WouldBlock`: the socket is drained; wait for the next readiness event.
+    /// `WouldBlock`, or a short read: the socket is drained; wait for the next event.
     Drained,
     /// The per-turn budget ran out with bytes possibly left in the socket.
     BudgetSpent,
@@ -276,7 +276,7 @@ impl Connection {
         } else {
             encode_close(&mut self.write_buf, code, "");
         }
-        // §5.5.1: after a Close "the endpoint ... MUST NOT" expect more data; ignore what follows.
+        // §1.4: the peer "MUST NOT send any more data" after its Close; whatever follows is dropped.
         self.discard_input();
         self.end(ConnState::Lingering, code, &reason, "closed by peer");
     }

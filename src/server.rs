@@ -124,7 +124,6 @@ impl Server {
         }
     }
 
-
     /// Turns the loop until shutdown has finished.
     pub fn run(&mut self) -> io::Result<()> {
         while !(self.shutting_down && self.connections.is_empty()) {
