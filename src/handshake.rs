@@ -50,9 +50,18 @@ pub struct Request<'a> {
 
 /// The index just past `\r\n\r\n`, once the whole request head has arrived.
 pub fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4)
+    find_head_end_after(buf, 0)
+}
+
+/// The same, when the first `known` bytes were already searched: only the
+/// new bytes (and the three before them) are looked at, so a head that
+/// arrives one byte per read costs linear time, not quadratic.
+pub fn find_head_end_after(buf: &[u8], known: usize) -> Option<usize> {
+    let from = known.saturating_sub(3).min(buf.len());
+    buf[from..]
+        .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
+        .map(|at| from + at + 4)
 }
 
 impl<'a> Request<'a> {
@@ -357,6 +366,14 @@ mod tests {
             assert_eq!(find_head_end(&bytes[..cut]), None, "cut {cut}");
         }
         assert_eq!(find_head_end(bytes), Some(bytes.len()));
+        // Searching only what is new finds the same end, wherever the reads split it.
+        for known in 0..bytes.len() {
+            assert_eq!(
+                find_head_end_after(bytes, known),
+                Some(bytes.len()),
+                "known {known}"
+            );
+        }
     }
 
     #[test]

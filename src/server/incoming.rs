@@ -11,7 +11,7 @@ use mio::Token;
 use super::{MAX_HEAD_BYTES, Server, WELCOME};
 use crate::connection::{ConnState, ReadOutcome};
 use crate::frame::{Opcode, encode_frame};
-use crate::handshake::{Endpoint, Refusal, Request, find_head_end};
+use crate::handshake::{Endpoint, Refusal, Request, find_head_end_after};
 use crate::http::{Answer, refusal_response, switching_protocols};
 
 impl Server {
@@ -23,11 +23,12 @@ impl Server {
         if conn.state() == ConnState::Closed {
             return;
         }
+        let searched = conn.read_buf.len();
         let outcome = conn.read_available(&mut self.read_scratch, fin_announced);
         // Act on what was read before acting on how the read ended: a message
         // followed by FIN must still be delivered.
         match conn.state() {
-            ConnState::Handshaking => self.try_finish_handshake(token),
+            ConnState::Handshaking => self.try_finish_handshake(token, searched),
             ConnState::Open | ConnState::Closing => self.decode_frames(token),
             ConnState::Lingering | ConnState::Closed => {}
         }
@@ -58,33 +59,28 @@ impl Server {
     }
 
     /// Waits for `\r\n\r\n`, then answers the request head: `101`, a page, or a refusal.
-    pub(super) fn try_finish_handshake(&mut self, token: Token) {
+    /// The first `searched` bytes of `read_buf` are known not to end the head.
+    pub(super) fn try_finish_handshake(&mut self, token: Token, searched: usize) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let Some(head_end) = find_head_end(&conn.read_buf) else {
-            if conn.read_buf.len() > MAX_HEAD_BYTES {
-                let refusal = Refusal {
-                    status: 431,
-                    reason: "request head over 8 KiB",
-                };
-                conn.write_buf.extend_from_slice(&refusal_response(refusal));
-                conn.set_state(ConnState::Lingering);
-            }
-            return;
+        const TOO_LARGE: Refusal = Refusal {
+            status: 431,
+            reason: "request head over 8 KiB",
         };
-        if head_end > MAX_HEAD_BYTES {
-            let refusal = Refusal {
-                status: 431,
-                reason: "request head over 8 KiB",
-            };
-            conn.write_buf.extend_from_slice(&refusal_response(refusal));
-            conn.set_state(ConnState::Lingering);
-            return;
-        }
-        let answer = match Request::parse(&conn.read_buf[..head_end]) {
-            Ok(request) => crate::http::answer(&request, &self.config, self.open_count),
-            Err(refusal) => Answer::Http(refusal_response(refusal)),
+        let too_large = || Answer::Http(refusal_response(TOO_LARGE));
+        let (answer, head_end) = match find_head_end_after(&conn.read_buf, searched) {
+            Some(end) if end <= MAX_HEAD_BYTES => {
+                let answer = match Request::parse(&conn.read_buf[..end]) {
+                    Ok(request) => crate::http::answer(&request, &self.config, self.open_count),
+                    Err(refusal) => Answer::Http(refusal_response(refusal)),
+                };
+                (answer, end)
+            }
+            // Over the limit, complete or not: refused without being parsed.
+            Some(_) => (too_large(), 0),
+            None if conn.read_buf.len() > MAX_HEAD_BYTES => (too_large(), 0),
+            None => return, // not complete yet
         };
         match answer {
             Answer::Http(response) => {
@@ -93,6 +89,7 @@ impl Server {
                     conn.peer,
                     String::from_utf8_lossy(&response[..12])
                 );
+                conn.read_buf = Vec::new();
                 conn.write_buf.extend_from_slice(&response);
                 conn.set_state(ConnState::Lingering);
             }
