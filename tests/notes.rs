@@ -32,9 +32,10 @@ const EXTERNAL: &[&str] = &[
     "Bearer",
     "Upgraded",
     "RUSTC_BOOTSTRAP",
-    // notes/benchmarks.md: JavaScript's Set, /proc/PID/status's VmRSS
+    // notes/benchmarks.md: JavaScript's Set, /proc/PID/status's VmRSS, a kernel function
     "Set",
     "VmRSS",
+    "tcp_sendmsg",
     // mio and the kernel's readiness API
     "Poll",
     "Token",
