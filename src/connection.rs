@@ -435,3 +435,65 @@ fn preview(frame: &[u8]) -> String {
         String::from_utf8_lossy(shown)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A connection on the accepting side of a loopback pair, and the client's end.
+    fn pair() -> (Connection, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, peer) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let conn = Connection::new(Token(7), TcpStream::from_std(accepted), peer);
+        (conn, client)
+    }
+
+    /// Waits until `n` bytes can be read from the connection's socket.
+    fn wait_readable(conn: &Connection, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut peek = vec![0; n];
+        while conn.socket.peek(&mut peek).unwrap_or(0) < n {
+            assert!(Instant::now() < deadline, "bytes never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn one_call_reads_at_most_its_budget_and_says_so() {
+        let (mut conn, mut client) = pair();
+        client.write_all(&[1; 1000]).unwrap();
+        wait_readable(&conn, 1000);
+        let mut scratch = [0; 16];
+        assert!(matches!(
+            conn.read_available(&mut scratch, false),
+            ReadOutcome::BudgetSpent
+        ));
+        assert_eq!(conn.read_buf.len(), READS_PER_TURN * scratch.len());
+    }
+
+    #[test]
+    fn a_short_read_ends_the_round_unless_a_fin_was_announced() {
+        let (mut conn, mut client) = pair();
+        client.write_all(b"hello").unwrap();
+        wait_readable(&conn, 5);
+        let mut scratch = [0; 64];
+        assert!(matches!(
+            conn.read_available(&mut scratch, false),
+            ReadOutcome::Drained
+        ));
+        assert_eq!(conn.read_buf, b"hello");
+        client.write_all(b" world").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_readable(&conn, 6);
+        // The event said the peer closed: read on until Ok(0).
+        assert!(matches!(
+            conn.read_available(&mut scratch, true),
+            ReadOutcome::PeerClosed
+        ));
+        assert_eq!(conn.read_buf, b"hello world");
+        assert!(conn.peer_closed);
+    }
+}

@@ -81,12 +81,13 @@ fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
         }
     }
     // 20 MiB went through; the server held at most ~1 MiB for the stalled
-    // client plus one message per reader. 24 MiB over the baseline would mean
-    // the buffer was not bounded.
+    // client plus a window of messages for the reader (about 1.5 MiB
+    // measured). 8 MiB over the baseline would mean the stalled client's
+    // buffer was not bounded: what the kernel did not hold would pile up.
     let grown_kib = peak_kib.saturating_sub(baseline_kib);
     eprintln!("RSS baseline {baseline_kib} KiB, peak {peak_kib} KiB");
     assert!(
-        grown_kib < 24 * 1024,
+        grown_kib < 8 * 1024,
         "RSS grew by {grown_kib} KiB while relaying 20 MiB"
     );
 }
