@@ -76,12 +76,28 @@ struct Fragments {
     utf8_checked: usize,
 }
 
+/// Bytes of a partly arrived text frame unmasked and checked per step.
+const TEXT_CHECK_CHUNK: usize = 2048;
+
+/// How far a text frame whose payload is still arriving has been checked.
+#[derive(Debug, Default)]
+struct TextSoFar {
+    /// Payload bytes already checked.
+    checked: usize,
+    /// A character cut off by the end of the bytes checked (at most 3 bytes).
+    carry: [u8; 3],
+    carry_len: usize,
+}
+
 /// Frames in, messages out, for one connection.
 #[derive(Debug, Default)]
 pub struct MessageReader {
     /// The message in progress, if its first frame had FIN = 0.
     /// Boxed so an idle connection pays one pointer for it (notes/04-broadcast.md#memory).
     fragments: Option<Box<Fragments>>,
+    /// The text frame at the front of the buffer, while its payload is still
+    /// arriving. Boxed for the same reason.
+    text_so_far: Option<Box<TextSoFar>>,
 }
 
 impl MessageReader {
@@ -103,8 +119,11 @@ impl MessageReader {
         self.check_sequence(&header, max_message)?;
         let frame_len = header.header_len as u64 + header.payload_len;
         if (buf.len() as u64) < frame_len {
+            self.check_text_so_far(&header, &buf[header.header_len..])?;
             return Ok(None);
         }
+        // Complete: the checks below cover the whole frame.
+        self.text_so_far = None;
         let payload = &mut buf[header.header_len..frame_len as usize];
         apply_mask(payload, header.mask, 0);
         let incoming = match header.opcode {
@@ -141,6 +160,68 @@ impl MessageReader {
             }
         };
         Ok(Some((incoming, frame_len as usize)))
+    }
+
+    /// Checks the part of a text frame that has arrived, before the rest comes.
+    ///
+    /// The checklist (and Autobahn's strict cases) ask to fail as soon as the
+    /// bytes received can no longer start valid UTF-8, even inside one large
+    /// frame. The arrived bytes stay masked in the buffer (they are unmasked
+    /// in place once the frame is whole), so each new byte is unmasked into a
+    /// small copy, checked once, and forgotten; only a character cut off at
+    /// the end is carried to the next read.
+    fn check_text_so_far(
+        &mut self,
+        header: &FrameHeader,
+        arrived: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let fragments = &self.fragments;
+        let is_text = match header.opcode {
+            Opcode::Text => true,
+            Opcode::Continuation => fragments.as_ref().is_some_and(|f| f.opcode == Opcode::Text),
+            _ => false,
+        };
+        if !is_text {
+            return Ok(());
+        }
+        let so_far = self.text_so_far.get_or_insert_with(|| {
+            let mut so_far = Box::<TextSoFar>::default();
+            // A continuation goes on from where the earlier frames ended, maybe mid-character.
+            if let Some(f) = fragments {
+                let tail = &f.payload[f.utf8_checked..];
+                so_far.carry[..tail.len()].copy_from_slice(tail);
+                so_far.carry_len = tail.len();
+            }
+            so_far
+        });
+        let mut chunk = [0u8; 3 + TEXT_CHECK_CHUNK];
+        while so_far.checked < arrived.len() {
+            let (carried, new) = (
+                so_far.carry_len,
+                (arrived.len() - so_far.checked).min(TEXT_CHECK_CHUNK),
+            );
+            chunk[..carried].copy_from_slice(&so_far.carry[..carried]);
+            chunk[carried..carried + new]
+                .copy_from_slice(&arrived[so_far.checked..so_far.checked + new]);
+            apply_mask(
+                &mut chunk[carried..carried + new],
+                header.mask,
+                so_far.checked,
+            );
+            so_far.carry_len = 0;
+            match std::str::from_utf8(&chunk[..carried + new]) {
+                Ok(_) => {}
+                // error_len() == None: the bytes end in the middle of a character.
+                Err(e) if e.error_len().is_none() => {
+                    let cut = &chunk[e.valid_up_to()..carried + new];
+                    so_far.carry[..cut.len()].copy_from_slice(cut);
+                    so_far.carry_len = cut.len();
+                }
+                Err(_) => return Err(ProtocolError::InvalidUtf8),
+            }
+            so_far.checked += new;
+        }
+        Ok(())
     }
 
     /// The rules that relate a frame to the frames before it (§5.4) and the size limit (§10.4).
@@ -335,6 +416,72 @@ mod tests {
         ));
         let (_, _, result) = decode_all(&bytes);
         assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_its_frame_has_fully_arrived() {
+        // A 1000-byte text frame; only its first 20 payload bytes have arrived,
+        // and byte 10 can never start valid UTF-8.
+        let mut payload = vec![b'a'; 1000];
+        payload[10] = 0xFF;
+        let frame = client_frame(true, Opcode::Text, &payload);
+        let mut reader = MessageReader::default();
+        let mut partial = frame[..8 + 20].to_vec();
+        let result = reader.decode(&mut partial, MAX, &mut Vec::new());
+        assert_eq!(result, Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn a_character_cut_between_reads_of_one_frame_is_valid() {
+        let text = "naïve café €uro 😀 ".repeat(20);
+        let frame = client_frame(true, Opcode::Text, text.as_bytes());
+        let mut reader = MessageReader::default();
+        let mut outgoing = Vec::new();
+        // Every prefix, as if the frame arrived one byte per read.
+        for cut in 0..frame.len() {
+            let mut partial = frame[..cut].to_vec();
+            assert_eq!(
+                reader.decode(&mut partial, MAX, &mut outgoing),
+                Ok(None),
+                "cut {cut}"
+            );
+        }
+        let decoded = reader
+            .decode(&mut frame.clone(), MAX, &mut outgoing)
+            .unwrap();
+        assert_eq!(
+            decoded,
+            Some((Some(Incoming::Data(Opcode::Text)), frame.len()))
+        );
+    }
+
+    #[test]
+    fn a_continuation_arriving_in_pieces_is_checked_with_the_fragment_before_it() {
+        let euro = "€".as_bytes(); // e2 82 ac
+        let mut reader = MessageReader::default();
+        let mut outgoing = Vec::new();
+        let mut first = client_frame(false, Opcode::Text, &euro[..1]);
+        assert!(
+            reader
+                .decode(&mut first, MAX, &mut outgoing)
+                .unwrap()
+                .is_some()
+        );
+        // The continuation's first byte completes nothing yet; 0x41 cannot follow e2.
+        let bad = client_frame(true, Opcode::Continuation, &[0x41; 50]);
+        let mut partial = bad[..6 + 5].to_vec();
+        assert_eq!(
+            reader.decode(&mut partial, MAX, &mut outgoing),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        let mut reader = MessageReader::default();
+        let mut first = client_frame(false, Opcode::Text, &euro[..1]);
+        reader.decode(&mut first, MAX, &mut outgoing).unwrap();
+        let mut good_payload = euro[1..].to_vec();
+        good_payload.extend([b'x'; 50]);
+        let good = client_frame(true, Opcode::Continuation, &good_payload);
+        let mut partial = good[..6 + 10].to_vec();
+        assert_eq!(reader.decode(&mut partial, MAX, &mut outgoing), Ok(None));
     }
 
     #[test]

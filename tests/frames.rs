@@ -53,6 +53,17 @@ fn invalid_utf8_in_a_middle_fragment_gets_1007_before_the_last_fragment() {
 }
 
 #[test]
+fn invalid_utf8_gets_1007_before_its_frame_has_fully_arrived() {
+    // A 900-byte text frame cut after 40 payload bytes, the 21st of which is
+    // invalid: the rest is never sent, so only an early check can answer.
+    let mut payload = vec![b'a'; 900];
+    payload[20] = 0xC1;
+    let mut frame = client_frame(true, TEXT, &payload);
+    frame.truncate(8 + 40);
+    expect_close_after(&frame, 1007);
+}
+
+#[test]
 fn an_oversized_message_gets_1009_from_its_header() {
     // Only the header of a 5000-byte frame (limit 1000): no payload is ever sent.
     let mut header = client_frame(true, BINARY, &[0; 5000]);
