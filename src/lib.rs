@@ -5,6 +5,7 @@
 //! - `connection.rs`: one client's socket, state and buffers;
 //! - `handshake.rs` and `http.rs`: the HTTP upgrade and the plain HTTP answers;
 //! - `frame.rs` and `message.rs`: frames on the wire, and messages made of them;
+//! - `utf8.rs`: checking text that arrives in pieces;
 //! - `timer.rs`: the timing wheel behind heartbeats and timeouts;
 //! - `limits.rs`: what happens when descriptors or slots run out;
 //! - `error.rs`: the protocol rules a peer can break, and their close codes;
@@ -20,3 +21,4 @@ pub mod limits;
 pub mod message;
 pub mod server;
 pub mod timer;
+pub mod utf8;

@@ -12,6 +12,7 @@
 
 use crate::error::{ProtocolError, is_valid_close_code};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, apply_mask, encode_frame};
+use crate::utf8::Utf8Stream;
 
 /// One thing the peer said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,21 +73,20 @@ struct Fragments {
     opcode: Opcode,
     /// Unmasked payload of the frames so far.
     payload: Vec<u8>,
-    /// For text: how many bytes of `payload` are known to be valid UTF-8.
-    utf8_checked: usize,
+    /// For text: the UTF-8 check, up to the end of `payload`.
+    utf8: Utf8Stream,
 }
 
 /// Bytes of a partly arrived text frame unmasked and checked per step.
 const TEXT_CHECK_CHUNK: usize = 2048;
 
-/// How far a text frame whose payload is still arriving has been checked.
+/// A text frame whose payload is still arriving, checked as far as it came.
 #[derive(Debug, Default)]
 struct TextSoFar {
-    /// Payload bytes already checked.
+    /// Payload bytes of the frame already checked.
     checked: usize,
-    /// A character cut off by the end of the bytes checked (at most 3 bytes).
-    carry: [u8; 3],
-    carry_len: usize,
+    /// The message's UTF-8 check, up to those bytes.
+    utf8: Utf8Stream,
 }
 
 /// Frames in, messages out, for one connection.
@@ -122,8 +122,8 @@ impl MessageReader {
             self.check_text_so_far(&header, &buf[header.header_len..])?;
             return Ok(None);
         }
-        // Complete: the checks below cover the whole frame.
-        self.text_so_far = None;
+        // Complete. What was checked while it arrived is not checked again.
+        let so_far = self.text_so_far.take();
         let payload = &mut buf[header.header_len..frame_len as usize];
         apply_mask(payload, header.mask, 0);
         let incoming = match header.opcode {
@@ -131,8 +131,8 @@ impl MessageReader {
             Opcode::Pong => Some(Incoming::Pong),
             Opcode::Close => Some(Incoming::Close(parse_close_body(payload)?)),
             Opcode::Text | Opcode::Binary if header.fin => {
-                if header.opcode == Opcode::Text && std::str::from_utf8(payload).is_err() {
-                    return Err(ProtocolError::InvalidUtf8);
+                if header.opcode == Opcode::Text {
+                    check_rest_of_text(Utf8Stream::default(), so_far, payload, true)?;
                 }
                 encode_frame(outgoing, true, header.opcode, payload, None);
                 Some(Incoming::Data(header.opcode))
@@ -141,15 +141,15 @@ impl MessageReader {
                 let mut fragments = Box::new(Fragments {
                     opcode: header.opcode,
                     payload: Vec::new(),
-                    utf8_checked: 0,
+                    utf8: Utf8Stream::default(),
                 });
-                fragments.push(payload, false)?;
+                fragments.push(payload, false, so_far)?;
                 self.fragments = Some(fragments);
                 None
             }
             Opcode::Continuation => {
                 let fragments = self.fragments.as_mut().expect("checked by check_sequence");
-                fragments.push(payload, header.fin)?;
+                fragments.push(payload, header.fin, so_far)?;
                 if header.fin {
                     let done = self.fragments.take().expect("just used");
                     encode_frame(outgoing, true, done.opcode, &done.payload, None);
@@ -184,41 +184,23 @@ impl MessageReader {
         if !is_text {
             return Ok(());
         }
+        // A continuation goes on from where the earlier frames ended, maybe mid-character.
         let so_far = self.text_so_far.get_or_insert_with(|| {
-            let mut so_far = Box::<TextSoFar>::default();
-            // A continuation goes on from where the earlier frames ended, maybe mid-character.
-            if let Some(f) = fragments {
-                let tail = &f.payload[f.utf8_checked..];
-                so_far.carry[..tail.len()].copy_from_slice(tail);
-                so_far.carry_len = tail.len();
-            }
-            so_far
+            let utf8 = fragments
+                .as_ref()
+                .map(|f| f.utf8.clone())
+                .unwrap_or_default();
+            Box::new(TextSoFar { checked: 0, utf8 })
         });
-        let mut chunk = [0u8; 3 + TEXT_CHECK_CHUNK];
+        let mut chunk = [0u8; TEXT_CHECK_CHUNK];
         while so_far.checked < arrived.len() {
-            let (carried, new) = (
-                so_far.carry_len,
-                (arrived.len() - so_far.checked).min(TEXT_CHECK_CHUNK),
-            );
-            chunk[..carried].copy_from_slice(&so_far.carry[..carried]);
-            chunk[carried..carried + new]
-                .copy_from_slice(&arrived[so_far.checked..so_far.checked + new]);
-            apply_mask(
-                &mut chunk[carried..carried + new],
-                header.mask,
-                so_far.checked,
-            );
-            so_far.carry_len = 0;
-            match std::str::from_utf8(&chunk[..carried + new]) {
-                Ok(_) => {}
-                // error_len() == None: the bytes end in the middle of a character.
-                Err(e) if e.error_len().is_none() => {
-                    let cut = &chunk[e.valid_up_to()..carried + new];
-                    so_far.carry[..cut.len()].copy_from_slice(cut);
-                    so_far.carry_len = cut.len();
-                }
-                Err(_) => return Err(ProtocolError::InvalidUtf8),
-            }
+            let new = (arrived.len() - so_far.checked).min(TEXT_CHECK_CHUNK);
+            chunk[..new].copy_from_slice(&arrived[so_far.checked..so_far.checked + new]);
+            apply_mask(&mut chunk[..new], header.mask, so_far.checked);
+            so_far
+                .utf8
+                .feed(&chunk[..new])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
             so_far.checked += new;
         }
         Ok(())
@@ -251,20 +233,42 @@ impl Fragments {
     ///
     /// §8.1 lets a character be split across frames, so an incomplete sequence at
     /// the end is fine until the last frame; anything else invalid fails at once,
-    /// without waiting for the rest of the message.
-    fn push(&mut self, payload: &[u8], fin: bool) -> Result<(), ProtocolError> {
+    /// without waiting for the rest of the message. `so_far` is what was checked
+    /// while this frame arrived.
+    fn push(
+        &mut self,
+        payload: &[u8],
+        fin: bool,
+        so_far: Option<Box<TextSoFar>>,
+    ) -> Result<(), ProtocolError> {
         self.payload.extend_from_slice(payload);
-        if self.opcode != Opcode::Text {
-            return Ok(());
-        }
-        match std::str::from_utf8(&self.payload[self.utf8_checked..]) {
-            Ok(_) => self.utf8_checked = self.payload.len(),
-            // error_len() == None: the bytes end in the middle of a character.
-            Err(e) if e.error_len().is_none() && !fin => self.utf8_checked += e.valid_up_to(),
-            Err(_) => return Err(ProtocolError::InvalidUtf8),
+        if self.opcode == Opcode::Text {
+            let utf8 = std::mem::take(&mut self.utf8);
+            self.utf8 = check_rest_of_text(utf8, so_far, payload, fin)?;
         }
         Ok(())
     }
+}
+
+/// Finishes the UTF-8 check of a frame's (unmasked) `payload`: from where the
+/// check stood while it arrived (`so_far`), or from `utf8` if nothing was
+/// checked early. At the end of a message the text must end on a character.
+fn check_rest_of_text(
+    utf8: Utf8Stream,
+    so_far: Option<Box<TextSoFar>>,
+    payload: &[u8],
+    end_of_message: bool,
+) -> Result<Utf8Stream, ProtocolError> {
+    let (mut utf8, checked) = match so_far {
+        Some(so_far) => (so_far.utf8, so_far.checked),
+        None => (utf8, 0),
+    };
+    utf8.feed(&payload[checked..])
+        .map_err(|_| ProtocolError::InvalidUtf8)?;
+    if end_of_message && !utf8.ends_on_a_character() {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    Ok(utf8)
 }
 
 /// §5.5.1: an empty body, or a 2-byte code and a UTF-8 reason.
