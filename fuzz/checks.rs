@@ -16,7 +16,7 @@ use miochat::error::ProtocolError;
 use miochat::frame::{MAX_CONTROL_PAYLOAD, Opcode};
 use miochat::handshake::{Request, accept_key, check_upgrade, find_head_end};
 use miochat::http::{Answer, answer};
-use miochat::message::{Incoming, MessageReader};
+use miochat::message::{Decoded, MessageReader};
 
 /// The token the fuzzed server demands (`--token`).
 pub const TOKEN: &str = "s3cret-tok";
@@ -183,7 +183,7 @@ const MAX_MESSAGES: [usize; 8] = [0, 1, 5, 16, 125, 126, 1000, 1 << 20];
 /// What a run of the decoder produced: everything must match between reads.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Run {
-    pub events: Vec<Option<Incoming>>,
+    pub events: Vec<Option<Decoded>>,
     pub outgoing: Vec<u8>,
     pub consumed: usize,
     pub error: Option<ProtocolError>,
@@ -222,7 +222,7 @@ pub fn check_decoder_with(stream: &[u8], reads: &[usize], max_message: usize) ->
 }
 
 /// Feeds `stream` to a fresh reader in reads of the given sizes (cycled), the
-/// way `Connection::next_message` does, checking every step. Stops at the
+/// way `Session::next_event` does, checking every step. Stops at the
 /// first error, as the server does.
 pub fn decode_in_reads(stream: &[u8], reads: &[usize], max_message: usize) -> Run {
     let mut reader = MessageReader::default();
@@ -263,7 +263,11 @@ fn decode_available(
     loop {
         let before = buf[run.consumed..].to_vec();
         let outgoing_before = run.outgoing.len();
-        match reader.decode(&mut buf[run.consumed..], max_message, &mut run.outgoing) {
+        let decoded = reader.decode(&mut buf[run.consumed..], max_message);
+        if let Ok(Some((Some(Decoded::Data(message)), _))) = &decoded {
+            run.outgoing.extend_from_slice(&message.frame);
+        }
+        match decoded {
             Ok(None) => {
                 assert_eq!(
                     buf[run.consumed..],
@@ -351,7 +355,7 @@ impl Model {
     fn check(
         &mut self,
         frame: &ModelFrame,
-        incoming: Option<&Incoming>,
+        incoming: Option<&Decoded>,
         sent: &[u8],
         max_message: usize,
     ) {
@@ -361,10 +365,10 @@ impl Model {
             assert!(sent.is_empty(), "a control frame wrote data output");
         }
         match (frame.opcode, incoming) {
-            (0x9, Some(Incoming::Ping(payload))) => assert_eq!(payload.as_bytes(), frame.payload),
-            (0xA, Some(Incoming::Pong)) => {}
-            (0x8, Some(Incoming::Close(None))) => assert!(frame.payload.is_empty()),
-            (0x8, Some(Incoming::Close(Some(body)))) => {
+            (0x9, Some(Decoded::Ping(payload))) => assert_eq!(payload.as_bytes(), frame.payload),
+            (0xA, Some(Decoded::Pong)) => {}
+            (0x8, Some(Decoded::Close(None))) => assert!(frame.payload.is_empty()),
+            (0x8, Some(Decoded::Close(Some(body)))) => {
                 let code = u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
                 assert_eq!(body.code, code);
                 assert_eq!(body.reason.as_bytes(), &frame.payload[2..]);
@@ -403,7 +407,7 @@ impl Model {
         opcode: u8,
         payload: Vec<u8>,
         fin: bool,
-        incoming: Option<&Incoming>,
+        incoming: Option<&Decoded>,
         sent: &[u8],
         max_message: usize,
     ) {
@@ -429,7 +433,10 @@ impl Model {
         } else {
             Opcode::Binary
         };
-        assert_eq!(incoming, Some(&Incoming::Data(expected)));
+        assert!(
+            matches!(incoming, Some(Decoded::Data(m)) if m.opcode == expected),
+            "a final {expected:?} frame decoded as {incoming:?}"
+        );
         let (fin, op, masked, body) = parse_server_frame(sent);
         assert!(fin && !masked, "server frame must be final and unmasked");
         assert_eq!(op, opcode);

@@ -66,7 +66,7 @@ end
 
 # ---- 2. handshake: a valid upgrade request; the 101 answer is being built ----
 # switching_protocols is called only on the 101 path of
-# Server::try_finish_handshake: `up` to see the connection and its read_buf.
+# Server::answer_request: `up` to see the connection and the request head.
 break miochat::http::switching_protocols
 set $bp_handshake = $bpnum
 commands
@@ -75,29 +75,28 @@ end
 
 # ---- 3. frame decoded: a whole client frame is in read_buf, about to be unmasked ----
 # MessageReader::decode calls apply_mask once per complete frame, after the
-# header has been parsed and checked: `up` shows the header.
+# header has been parsed and checked: `up` shows the header, `up` again the
+# session whose read_buf holds the frame.
 break miochat::frame::apply_mask
 set $bp_frame = $bpnum
 commands
   echo >>> frame: a complete client frame, still masked (notes/08-debugger.md#3-frame-decoded)\n
 end
 
-# ---- 4. broadcast: one encoded frame, about to be appended to every other client ----
+# ---- 4. broadcast: one encoded frame, about to be queued for every other client ----
 break miochat::server::Server::broadcast_from
 set $bp_broadcast = $bpnum
 commands
-  echo >>> broadcast: outgoing holds the server frame (notes/08-debugger.md#4-broadcast)\n
+  echo >>> broadcast: the message holds the server frame (notes/08-debugger.md#4-broadcast)\n
 end
 
-# ---- 5. timer fired: a connection's timer was due and on_timer acted on it ----
-# on_timer runs once per timer that fired; settle() called from it runs right
-# after the action (a Ping queued, or a connection closed), so the buffers
-# already show what the timer did. `up` shows on_timer, `up` again fire_timers.
-# The condition is C: gdb's $_caller_is takes a C string.
-set language c
-break miochat::server::Server::settle if $_caller_is("miochat::server::Server::on_timer")
-set language auto
+# ---- 5. timer fired: a connection's timer was due; its session decides what that means ----
+# Session::on_time runs once per timer that fired, with the turn's `now`: a
+# handshake timeout, a heartbeat (a Ping, or the end of a silent peer) or a
+# close timeout, by the session's state. `finish` to see what it queued,
+# from fire_timers.
+break miochat::session::Session::on_time
 set $bp_timer = $bpnum
 commands
-  echo >>> timer: a timer fired; `up` to see on_timer (notes/08-debugger.md#5-timer-fired)\n
+  echo >>> timer: a timer fired; the session decides what it means (notes/08-debugger.md#5-timer-fired)\n
 end

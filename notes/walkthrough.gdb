@@ -24,9 +24,8 @@ continue
 print accept
 up
 print token
-print head_end
-bytes conn.read_buf
-print conn.state
+bytes head
+print conn.session.state
 echo \n## (the second client: accept and handshake again)\n
 continue
 continue
@@ -39,24 +38,26 @@ finish
 bytes payload
 print header
 up
+up
 bytes self.read_buf
 print self.read_pos
 print self.state
 echo \n## 4. broadcast\n
 continue
 print sender
-bytes self.outgoing
-print self.flush_list
+bytes message.frame
+print self.books.flush_list
 finish
-print self.flush_list
+print self.books.flush_list
 
 echo \n## 5. timer fired\n
 enable $bp_timer
 continue
+print self.state
+print self.awaiting_pong
+print now
+finish
 print token
-up
-print conn.awaiting_pong
-bytes conn.write_buf
-up
-print due
+print conn.session.awaiting_pong
+bytes conn.session.write_buf
 kill

@@ -67,7 +67,7 @@ Flags:
   --max-message-bytes N        largest message accepted; larger ones get close 1009 [default: {msg}]
   --max-buffered-bytes N       unsent output per client before it is dropped as a slow consumer [default: {buf}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
-  --heartbeat-ms MS            ping interval; a client silent for two intervals is dropped [default: {hb}]
+  --heartbeat-ms MS            ping interval; a client silent for one to two intervals is dropped [default: {hb}]
   --handshake-timeout-ms MS    time allowed to complete the upgrade [default: {hs}]
   --close-timeout-ms MS        time to wait for the peer's close frame [default: {close}]
   --token SECRET               require this token on every upgrade (also MIOCHAT_TOKEN) [default: none]

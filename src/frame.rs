@@ -106,23 +106,8 @@ impl FrameHeader {
         if b1 & 0x80 == 0 {
             return Err(ProtocolError::UnmaskedFrame);
         }
-        let (payload_len, len_bytes) = match b1 & 0x7F {
-            126 => match buf.get(2..4) {
-                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 2),
-                None => return Ok(None),
-            },
-            127 => match buf.get(2..10) {
-                Some(b) => {
-                    let len = u64::from_be_bytes(b.try_into().expect("8 bytes"));
-                    // §5.2: "the most significant bit MUST be 0".
-                    if len >> 63 != 0 {
-                        return Err(ProtocolError::InvalidLength);
-                    }
-                    (len, 8)
-                }
-                None => return Ok(None),
-            },
-            short => (u64::from(short), 0),
+        let Some((payload_len, len_bytes)) = parse_length(b1, buf)? else {
+            return Ok(None);
         };
         if opcode.is_control() {
             // §5.5: "All control frames MUST have a payload length of 125 bytes or less
@@ -146,6 +131,30 @@ impl FrameHeader {
             header_len: mask_at + 4,
         }))
     }
+}
+
+/// §5.2: the payload length (7 bits, or 126 + 16 bits, or 127 + 64 bits)
+/// and how many extended-length bytes follow byte 1; `None` while they have
+/// not all arrived.
+fn parse_length(b1: u8, buf: &[u8]) -> Result<Option<(u64, usize)>, ProtocolError> {
+    Ok(Some(match b1 & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 2),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => {
+                let len = u64::from_be_bytes(b.try_into().expect("8 bytes"));
+                // §5.2: "the most significant bit MUST be 0".
+                if len >> 63 != 0 {
+                    return Err(ProtocolError::InvalidLength);
+                }
+                (len, 8)
+            }
+            None => return Ok(None),
+        },
+        short => (u64::from(short), 0),
+    }))
 }
 
 /// §5.3: unmasks (or masks: XOR is its own inverse) `payload` in place.

@@ -193,37 +193,71 @@ pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refu
     if request.minor_version < 1 {
         return Err(refuse(400, "HTTP/1.1 or later is required"));
     }
-    // Item 2: a Host header field; RFC 9112 §3.2: exactly one.
-    let host = match (request.header("Host"), request.header_count("Host")) {
-        (Some(host), 1) if !host.is_empty() => host,
-        (_, 0 | 1) => return Err(refuse(400, "missing Host header")),
-        _ => return Err(refuse(400, "more than one Host header")),
-    };
-    // Items 3 and 4: Upgrade contains "websocket", Connection contains "Upgrade".
+    check_no_body(request)?;
+    let host = check_host(request)?;
+    check_upgrade_headers(request)?;
+    let key = check_key(request)?;
+    check_policy(request, host, config)?;
+    Ok(Upgrade {
+        endpoint,
+        accept: accept_key(key),
+    })
+}
+
+/// A GET that upgrades has no body (RFC 9110 §9.3.1 gives a GET body no
+/// meaning): bytes after the head are the client's first frames, so a body
+/// would be read as frames. `Content-Length: 0` is harmless.
+fn check_no_body(request: &Request) -> Result<(), Refusal> {
+    let length = request.header("Content-Length").map(str::trim);
+    if request.header("Transfer-Encoding").is_some() || length.is_some_and(|n| n != "0") {
+        return Err(refuse(400, "an upgrade request must not have a body"));
+    }
+    Ok(())
+}
+
+/// Item 2: a Host header field; RFC 9112 §3.2: exactly one.
+fn check_host<'a>(request: &Request<'a>) -> Result<&'a str, Refusal> {
+    match (request.header("Host"), request.header_count("Host")) {
+        (Some(host), 1) if !host.is_empty() => Ok(host),
+        (_, 0 | 1) => Err(refuse(400, "missing Host header")),
+        _ => Err(refuse(400, "more than one Host header")),
+    }
+}
+
+/// Items 3, 4 and 6: `Upgrade` contains "websocket", `Connection` contains
+/// "Upgrade", and the version is 13.
+fn check_upgrade_headers(request: &Request) -> Result<(), Refusal> {
     if !request.header_has_token("Upgrade", "websocket") {
         return Err(refuse(400, "missing Upgrade: websocket header"));
     }
     if !request.header_has_token("Connection", "Upgrade") {
         return Err(refuse(400, "Connection header must contain Upgrade"));
     }
-    // Item 6 and §4.4: any version but 13 gets 426 and the version we speak.
+    // §4.4: any version but 13 gets 426 and the version we speak.
     match (
         request.header("Sec-WebSocket-Version"),
         request.header_count("Sec-WebSocket-Version"),
     ) {
-        (None, _) => return Err(refuse(400, "missing Sec-WebSocket-Version header")),
-        (Some("13"), 1) => {}
-        _ => return Err(refuse(426, "only WebSocket version 13 is supported")),
+        (None, _) => Err(refuse(400, "missing Sec-WebSocket-Version header")),
+        (Some("13"), 1) => Ok(()),
+        _ => Err(refuse(426, "only WebSocket version 13 is supported")),
     }
-    // Item 5: the key is base64 of 16 bytes.
-    let key = match (
+}
+
+/// Item 5: the key is base64 of 16 bytes.
+fn check_key<'a>(request: &Request<'a>) -> Result<&'a str, Refusal> {
+    match (
         request.header("Sec-WebSocket-Key"),
         request.header_count("Sec-WebSocket-Key"),
     ) {
-        (None, _) => return Err(refuse(400, "missing Sec-WebSocket-Key header")),
-        (Some(key), 1) if is_valid_key(key) => key,
-        _ => return Err(refuse(400, "Sec-WebSocket-Key must be base64 of 16 bytes")),
-    };
+        (None, _) => Err(refuse(400, "missing Sec-WebSocket-Key header")),
+        (Some(key), 1) if is_valid_key(key) => Ok(key),
+        _ => Err(refuse(400, "Sec-WebSocket-Key must be base64 of 16 bytes")),
+    }
+}
+
+/// Our policy on top of the RFC: the Origin and the token.
+fn check_policy(request: &Request, host: &str, config: &Config) -> Result<(), Refusal> {
     // §10.2: browsers send Origin; refuse pages from other sites (cross-site hijacking).
     if let Some(origin) = request.header("Origin")
         && !origin_allowed(origin, host, &config.allowed_origins)
@@ -235,10 +269,7 @@ pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refu
     {
         return Err(refuse(401, "missing or wrong token"));
     }
-    Ok(Upgrade {
-        endpoint,
-        accept: accept_key(key),
-    })
+    Ok(())
 }
 
 fn is_valid_key(key: &str) -> bool {

@@ -1,8 +1,12 @@
 //! miochat: a WebSocket chat server on one `mio` poll loop, written to be read.
 //!
 //! Reading order (each file owns one idea):
-//! - `server.rs`: the loop: poll, dispatch, broadcast, flush, reap;
-//! - `connection.rs`: one client's socket, state and buffers;
+//! - `server.rs`: the loop: poll, dispatch, fire timers, flush, retire; its
+//!   handlers in `server/` (bytes in and delivery, bytes out, timers, and the
+//!   bookkeeping that keeps the loop's records in step);
+//! - `connection.rs`: one client as the loop sees it: socket, session, marks;
+//! - `session.rs`: one connection's protocol, without a socket: state,
+//!   buffers, close handshake, ping/pong, timeouts;
 //! - `handshake.rs` and `http.rs`: the HTTP upgrade and the plain HTTP answers;
 //! - `frame.rs` and `message.rs`: frames on the wire, and messages made of them;
 //! - `utf8.rs`: checking text that arrives in pieces;
@@ -20,5 +24,6 @@ pub mod http;
 pub mod limits;
 pub mod message;
 pub mod server;
+pub mod session;
 pub mod timer;
 pub mod utf8;

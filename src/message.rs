@@ -6,9 +6,10 @@
 //! a message in progress. It knows nothing about sockets, so tests and the
 //! fuzzer drive it with plain byte slices.
 //!
-//! A complete data message comes back already re-encoded as one unmasked
-//! server frame in `outgoing`: the server encodes each message once and then
-//! only appends those bytes to its recipients (notes/04-broadcast.md#encode-once).
+//! A complete data message comes back as a value, a [`Message`], already
+//! re-encoded as one unmasked server frame: the server encodes each message
+//! once and then only copies those bytes to its recipients
+//! (notes/04-broadcast.md#encode-once).
 
 use crate::error::{ProtocolError, is_valid_close_code};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, apply_mask, encode_frame};
@@ -16,15 +17,63 @@ use crate::utf8::Utf8Stream;
 
 /// One thing the peer said.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
-    /// A whole Text or Binary message; its server frame was appended to `outgoing`.
-    Data(Opcode),
+pub enum Decoded {
+    /// A whole Text or Binary message.
+    Data(Message),
     /// §5.5.2: a Ping; the Pong must carry the same payload.
     Ping(ControlPayload),
     /// §5.5.3: a Pong, solicited or not.
     Pong,
     /// §5.5.1: a Close; `None` when the body was empty (the code is then 1005 locally).
     Close(Option<CloseBody>),
+}
+
+/// A whole data message, as the server will send it.
+///
+/// The plain form would be the opcode and the payload, encoded into a frame
+/// for every recipient. The shortcut: it is encoded once, here, as the
+/// unmasked server frame (§5.1), and every recipient gets a copy of those
+/// bytes; [`Message::payload`] reads the payload back out of the frame.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Text or Binary.
+    pub opcode: Opcode,
+    /// The server frame: header, then the payload.
+    pub frame: Vec<u8>,
+}
+
+impl Message {
+    /// Encodes `payload` as one unmasked server frame.
+    pub fn new(opcode: Opcode, payload: &[u8]) -> Message {
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, true, opcode, payload, None);
+        Message { opcode, frame }
+    }
+
+    /// The payload: the frame without its header (§5.2: 2, 4 or 10 bytes).
+    pub fn payload(&self) -> &[u8] {
+        let header_len = match self.frame[1] & 0x7F {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        &self.frame[header_len..]
+    }
+}
+
+impl std::fmt::Debug for Message {
+    /// The opcode, the size and the start of the payload as text, for debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let payload = self.payload();
+        let shown = &payload[..payload.len().min(120)];
+        write!(
+            f,
+            "{:?} {} bytes {:?}",
+            self.opcode,
+            payload.len(),
+            String::from_utf8_lossy(shown)
+        )
+    }
 }
 
 /// A control frame's payload (at most 125 bytes), kept inline to avoid an allocation.
@@ -111,8 +160,7 @@ impl MessageReader {
         &mut self,
         buf: &mut [u8],
         max_message: usize,
-        outgoing: &mut Vec<u8>,
-    ) -> Result<Option<(Option<Incoming>, usize)>, ProtocolError> {
+    ) -> Result<Option<(Option<Decoded>, usize)>, ProtocolError> {
         let Some(header) = FrameHeader::parse(buf)? else {
             return Ok(None);
         };
@@ -126,40 +174,49 @@ impl MessageReader {
         let so_far = self.text_so_far.take();
         let payload = &mut buf[header.header_len..frame_len as usize];
         apply_mask(payload, header.mask, 0);
-        let incoming = match header.opcode {
-            Opcode::Ping => Some(Incoming::Ping(ControlPayload::new(payload))),
-            Opcode::Pong => Some(Incoming::Pong),
-            Opcode::Close => Some(Incoming::Close(parse_close_body(payload)?)),
-            Opcode::Text | Opcode::Binary if header.fin => {
+        let decoded = match header.opcode {
+            Opcode::Ping => Some(Decoded::Ping(ControlPayload::new(payload))),
+            Opcode::Pong => Some(Decoded::Pong),
+            Opcode::Close => Some(Decoded::Close(parse_close_body(payload)?)),
+            _ => self.on_data_frame(&header, payload, so_far)?,
+        };
+        Ok(Some((decoded, frame_len as usize)))
+    }
+
+    /// A whole Text, Binary or Continuation frame, unmasked: a message if it
+    /// ends one (§5.4), otherwise a fragment kept for later.
+    fn on_data_frame(
+        &mut self,
+        header: &FrameHeader,
+        payload: &[u8],
+        so_far: Option<Box<TextSoFar>>,
+    ) -> Result<Option<Decoded>, ProtocolError> {
+        if header.opcode != Opcode::Continuation {
+            if header.fin {
                 if header.opcode == Opcode::Text {
                     check_rest_of_text(Utf8Stream::default(), so_far, payload, true)?;
                 }
-                encode_frame(outgoing, true, header.opcode, payload, None);
-                Some(Incoming::Data(header.opcode))
+                return Ok(Some(Decoded::Data(Message::new(header.opcode, payload))));
             }
-            Opcode::Text | Opcode::Binary => {
-                let mut fragments = Box::new(Fragments {
-                    opcode: header.opcode,
-                    payload: Vec::new(),
-                    utf8: Utf8Stream::default(),
-                });
-                fragments.push(payload, false, so_far)?;
-                self.fragments = Some(fragments);
-                None
-            }
-            Opcode::Continuation => {
-                let fragments = self.fragments.as_mut().expect("checked by check_sequence");
-                fragments.push(payload, header.fin, so_far)?;
-                if header.fin {
-                    let done = self.fragments.take().expect("just used");
-                    encode_frame(outgoing, true, done.opcode, &done.payload, None);
-                    Some(Incoming::Data(done.opcode))
-                } else {
-                    None
-                }
-            }
-        };
-        Ok(Some((incoming, frame_len as usize)))
+            let mut fragments = Box::new(Fragments {
+                opcode: header.opcode,
+                payload: Vec::new(),
+                utf8: Utf8Stream::default(),
+            });
+            fragments.push(payload, false, so_far)?;
+            self.fragments = Some(fragments);
+            return Ok(None);
+        }
+        let fragments = self.fragments.as_mut().expect("checked by check_sequence");
+        fragments.push(payload, header.fin, so_far)?;
+        if !header.fin {
+            return Ok(None);
+        }
+        let done = self.fragments.take().expect("just used");
+        Ok(Some(Decoded::Data(Message::new(
+            done.opcode,
+            &done.payload,
+        ))))
     }
 
     /// Checks the part of a text frame that has arrived, before the rest comes.
@@ -305,13 +362,16 @@ mod tests {
     }
 
     /// Decodes every frame in `bytes`; returns what came out and the server frames.
-    fn decode_all(bytes: &[u8]) -> (Vec<Incoming>, Vec<u8>, Result<(), ProtocolError>) {
+    fn decode_all(bytes: &[u8]) -> (Vec<Decoded>, Vec<u8>, Result<(), ProtocolError>) {
         let mut reader = MessageReader::default();
         let mut buf = bytes.to_vec();
         let (mut seen, mut outgoing, mut at) = (Vec::new(), Vec::new(), 0);
         loop {
-            match reader.decode(&mut buf[at..], MAX, &mut outgoing) {
+            match reader.decode(&mut buf[at..], MAX) {
                 Ok(Some((incoming, used))) => {
+                    if let Some(Decoded::Data(message)) = &incoming {
+                        outgoing.extend_from_slice(&message.frame);
+                    }
                     seen.extend(incoming);
                     at += used;
                 }
@@ -321,13 +381,19 @@ mod tests {
         }
     }
 
+    /// Whether `incoming` is a whole message of this opcode.
+    fn is_data(incoming: &Decoded, opcode: Opcode) -> bool {
+        matches!(incoming, Decoded::Data(message) if message.opcode == opcode)
+    }
+
     // ---- single frames ----
 
     #[test]
     fn a_masked_text_frame_becomes_an_unmasked_server_frame() {
         let (seen, outgoing, result) = decode_all(&client_frame(true, Opcode::Text, b"Hello"));
         assert_eq!(result, Ok(()));
-        assert_eq!(seen, [Incoming::Data(Opcode::Text)]);
+        assert_eq!(seen.len(), 1);
+        assert!(is_data(&seen[0], Opcode::Text));
         assert_eq!(outgoing, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
     }
 
@@ -335,21 +401,22 @@ mod tests {
     fn a_frame_fed_one_byte_at_a_time_needs_more_and_consumes_nothing() {
         let frame = client_frame(true, Opcode::Binary, &[1, 2, 3, 4, 5]);
         let mut reader = MessageReader::default();
-        let mut outgoing = Vec::new();
         for cut in 0..frame.len() {
             let mut partial = frame[..cut].to_vec();
-            assert_eq!(
-                reader.decode(&mut partial, MAX, &mut outgoing),
-                Ok(None),
-                "cut {cut}"
-            );
+            assert_eq!(reader.decode(&mut partial, MAX), Ok(None), "cut {cut}");
             assert_eq!(partial, frame[..cut], "nothing unmasked at cut {cut}");
         }
         let mut whole = frame.clone();
-        let decoded = reader.decode(&mut whole, MAX, &mut outgoing).unwrap();
+        let decoded = reader.decode(&mut whole, MAX).unwrap();
         assert_eq!(
             decoded,
-            Some((Some(Incoming::Data(Opcode::Binary)), frame.len()))
+            Some((
+                Some(Decoded::Data(Message::new(
+                    Opcode::Binary,
+                    &[1, 2, 3, 4, 5]
+                ))),
+                frame.len()
+            ))
         );
     }
 
@@ -362,9 +429,10 @@ mod tests {
     #[test]
     fn binary_payload_is_not_checked_for_utf8() {
         let (seen, _, result) = decode_all(&client_frame(true, Opcode::Binary, &[0xff, 0xfe]));
+        assert_eq!(result, Ok(()));
         assert_eq!(
-            (seen, result),
-            (vec![Incoming::Data(Opcode::Binary)], Ok(()))
+            seen,
+            [Decoded::Data(Message::new(Opcode::Binary, &[0xff, 0xfe]))]
         );
     }
 
@@ -373,7 +441,7 @@ mod tests {
         let mut reader = MessageReader::default();
         // Only the header of a 2 MiB frame: the payload never has to arrive.
         let header = [0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x20, 0, 0, 1, 2, 3, 4];
-        let result = reader.decode(&mut header.clone(), MAX, &mut Vec::new());
+        let result = reader.decode(&mut header.clone(), MAX);
         assert_eq!(result, Err(ProtocolError::MessageTooBig));
     }
 
@@ -390,8 +458,8 @@ mod tests {
         assert_eq!(
             seen,
             [
-                Incoming::Ping(ControlPayload::new(b"are you there")),
-                Incoming::Data(Opcode::Text)
+                Decoded::Ping(ControlPayload::new(b"are you there")),
+                Decoded::Data(Message::new(Opcode::Text, b"fragmented"))
             ]
         );
         let mut expected = Vec::new();
@@ -406,7 +474,8 @@ mod tests {
         bytes.extend(client_frame(false, Opcode::Continuation, &euro[1..2]));
         bytes.extend(client_frame(true, Opcode::Continuation, &euro[2..]));
         let (seen, _, result) = decode_all(&bytes);
-        assert_eq!((seen, result), (vec![Incoming::Data(Opcode::Text)], Ok(())));
+        assert_eq!(result, Ok(()));
+        assert_eq!(seen, [Decoded::Data(Message::new(Opcode::Text, euro))]);
     }
 
     #[test]
@@ -431,7 +500,7 @@ mod tests {
         let frame = client_frame(true, Opcode::Text, &payload);
         let mut reader = MessageReader::default();
         let mut partial = frame[..8 + 20].to_vec();
-        let result = reader.decode(&mut partial, MAX, &mut Vec::new());
+        let result = reader.decode(&mut partial, MAX);
         assert_eq!(result, Err(ProtocolError::InvalidUtf8));
     }
 
@@ -440,22 +509,18 @@ mod tests {
         let text = "naïve café €uro 😀 ".repeat(20);
         let frame = client_frame(true, Opcode::Text, text.as_bytes());
         let mut reader = MessageReader::default();
-        let mut outgoing = Vec::new();
         // Every prefix, as if the frame arrived one byte per read.
         for cut in 0..frame.len() {
             let mut partial = frame[..cut].to_vec();
-            assert_eq!(
-                reader.decode(&mut partial, MAX, &mut outgoing),
-                Ok(None),
-                "cut {cut}"
-            );
+            assert_eq!(reader.decode(&mut partial, MAX), Ok(None), "cut {cut}");
         }
-        let decoded = reader
-            .decode(&mut frame.clone(), MAX, &mut outgoing)
-            .unwrap();
+        let decoded = reader.decode(&mut frame.clone(), MAX).unwrap();
         assert_eq!(
             decoded,
-            Some((Some(Incoming::Data(Opcode::Text)), frame.len()))
+            Some((
+                Some(Decoded::Data(Message::new(Opcode::Text, text.as_bytes()))),
+                frame.len()
+            ))
         );
     }
 
@@ -463,29 +528,23 @@ mod tests {
     fn a_continuation_arriving_in_pieces_is_checked_with_the_fragment_before_it() {
         let euro = "€".as_bytes(); // e2 82 ac
         let mut reader = MessageReader::default();
-        let mut outgoing = Vec::new();
         let mut first = client_frame(false, Opcode::Text, &euro[..1]);
-        assert!(
-            reader
-                .decode(&mut first, MAX, &mut outgoing)
-                .unwrap()
-                .is_some()
-        );
+        assert!(reader.decode(&mut first, MAX).unwrap().is_some());
         // The continuation's first byte completes nothing yet; 0x41 cannot follow e2.
         let bad = client_frame(true, Opcode::Continuation, &[0x41; 50]);
         let mut partial = bad[..6 + 5].to_vec();
         assert_eq!(
-            reader.decode(&mut partial, MAX, &mut outgoing),
+            reader.decode(&mut partial, MAX),
             Err(ProtocolError::InvalidUtf8)
         );
         let mut reader = MessageReader::default();
         let mut first = client_frame(false, Opcode::Text, &euro[..1]);
-        reader.decode(&mut first, MAX, &mut outgoing).unwrap();
+        reader.decode(&mut first, MAX).unwrap();
         let mut good_payload = euro[1..].to_vec();
         good_payload.extend([b'x'; 50]);
         let good = client_frame(true, Opcode::Continuation, &good_payload);
         let mut partial = good[..6 + 10].to_vec();
-        assert_eq!(reader.decode(&mut partial, MAX, &mut outgoing), Ok(None));
+        assert_eq!(reader.decode(&mut partial, MAX), Ok(None));
     }
 
     #[test]
@@ -514,19 +573,22 @@ mod tests {
     #[test]
     fn fragments_adding_up_past_the_limit_are_refused() {
         let mut reader = MessageReader::default();
-        let mut outgoing = Vec::new();
         let mut first = client_frame(false, Opcode::Binary, &[0; 10]);
-        assert!(
-            reader
-                .decode(&mut first, 15, &mut outgoing)
-                .unwrap()
-                .is_some()
-        );
+        assert!(reader.decode(&mut first, 15).unwrap().is_some());
         let mut second = client_frame(true, Opcode::Continuation, &[0; 10]);
         assert_eq!(
-            reader.decode(&mut second, 15, &mut outgoing),
+            reader.decode(&mut second, 15),
             Err(ProtocolError::MessageTooBig)
         );
+    }
+
+    #[test]
+    fn a_message_reads_its_payload_back_for_every_length_encoding() {
+        for len in [0, 125, 126, 65535, 65536] {
+            let payload = vec![7u8; len];
+            let message = Message::new(Opcode::Binary, &payload);
+            assert_eq!(message.payload(), &payload[..], "length {len}");
+        }
     }
 
     // ---- close bodies (§5.5.1, §7.4) ----
@@ -534,14 +596,14 @@ mod tests {
     #[test]
     fn close_bodies_are_parsed_and_checked() {
         let close = |body: &[u8]| decode_all(&client_frame(true, Opcode::Close, body));
-        assert_eq!(close(&[]).0, [Incoming::Close(None)]);
+        assert_eq!(close(&[]).0, [Decoded::Close(None)]);
         let body = Some(CloseBody {
             code: 1000,
             reason: "bye".into(),
         });
         assert_eq!(
             close(&[0x03, 0xe8, b'b', b'y', b'e']).0,
-            [Incoming::Close(body)]
+            [Decoded::Close(body)]
         );
         assert_eq!(close(&[0x03]).2, Err(ProtocolError::CloseBodyTooShort));
         assert_eq!(

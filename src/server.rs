@@ -6,19 +6,22 @@
 //!
 //! 1. compute the poll timeout from the timer wheel (zero if reads are backlogged);
 //! 2. `poll`: sleep until a socket is ready, a signal arrives or a timer is due;
-//! 3. dispatch each event: accept, read + decode + broadcast, or flush;
+//! 3. dispatch each event: accept, read + decode + deliver, or flush;
 //! 4. give backlogged readers their next share;
 //! 5. fire due timers: heartbeats, handshake and close timeouts;
 //! 6. flush every connection that got output this turn, once (coalescing);
-//! 7. reap the connections that closed.
+//! 7. retire the connections that closed.
 //!
-//! The handlers live beside this file: `server/incoming.rs` (read, upgrade,
-//! decode, deliver), `server/outgoing.rs` (flush, and `settle` after every
-//! event) and `server/timeouts.rs` (what a fired timer means).
+//! The loop owns every socket and does every syscall; what the bytes mean is
+//! each connection's `Session` (session.rs), which never sees a socket. The
+//! handlers live beside this file: `server/incoming.rs` (read, answer the
+//! head, deliver messages), `server/outgoing.rs` (flush),
+//! `server/timeouts.rs` (a timer fired) and `server/bookkeeping.rs` (the
+//! loop's records, brought in step after every event, and retiring).
 
 use std::collections::HashMap;
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
@@ -26,14 +29,16 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+mod bookkeeping;
 mod incoming;
 mod outgoing;
 mod timeouts;
 
 use crate::config::Config;
-use crate::connection::{ConnState, Connection};
+use crate::connection::Connection;
 use crate::limits::SpareDescriptor;
-use crate::timer::TimerWheel;
+use crate::session::Ending;
+use bookkeeping::Books;
 
 /// The listening socket's token.
 pub const LISTENER: Token = Token(0);
@@ -43,8 +48,6 @@ pub const SIGNALS: Token = Token(1);
 /// connection that is gone finds nothing.
 const FIRST_CLIENT: usize = 2;
 
-/// §4.2.1 gives no limit; 8 KiB is what common servers accept for a request head.
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// One `read` at most this big; shared by all connections, so idle ones hold no buffer.
 const READ_CHUNK: usize = 64 * 1024;
 /// Events taken from one `poll`.
@@ -63,23 +66,13 @@ pub struct Server {
     /// Every accepted connection, by token.
     connections: HashMap<Token, Connection>,
     next_token: usize,
-    /// One timer per connection; its meaning follows the connection's state.
-    timers: TimerWheel<Token>,
-    /// Connections with output queued this turn, flushed once at its end.
-    flush_list: Vec<Token>,
-    /// Connections that spent their read budget and may hold unread bytes.
-    read_backlog: Vec<Token>,
-    /// Connections that reached `Closed`, removed by `reap_closed`.
-    closed_list: Vec<Token>,
-    /// Connections in `Open`: what `/status` reports.
-    open_count: usize,
-    /// Scratch space every `read` lands in before it is appended to a connection.
+    /// The loop's records: timers, the flush, backlog and closed lists, counts.
+    books: Books,
+    /// Scratch space every `read` lands in before the session takes it.
     read_scratch: Vec<u8>,
-    /// The server frame of the message being delivered: encoded once, appended to each recipient.
-    outgoing: Vec<u8>,
     /// A reserved descriptor for running out of descriptors (see limits.rs).
     spare: SpareDescriptor,
-    /// When shutdown began, if it has.
+    /// Whether shutdown has begun (a signal came).
     shutting_down: bool,
 }
 
@@ -104,13 +97,8 @@ impl Server {
             signals,
             connections: HashMap::new(),
             next_token: FIRST_CLIENT,
-            timers: TimerWheel::new(Instant::now()),
-            flush_list: Vec::new(),
-            read_backlog: Vec::new(),
-            closed_list: Vec::new(),
-            open_count: 0,
+            books: Books::new(Instant::now()),
             read_scratch: vec![0; READ_CHUNK],
-            outgoing: Vec::new(),
             spare: SpareDescriptor::reserve(),
             shutting_down: false,
         })
@@ -136,9 +124,9 @@ impl Server {
     /// One turn of the loop (see the file comment for the steps).
     pub fn turn(&mut self) -> io::Result<()> {
         // 1. Sleep no longer than the next timer; not at all if reads are backlogged.
-        let timeout = match self.read_backlog.is_empty() {
-            true => self.timers.next_timeout(Instant::now()),
-            false => Some(std::time::Duration::ZERO),
+        let timeout = match self.books.read_backlog.is_empty() {
+            true => self.books.timers.next_timeout(Instant::now()),
+            false => Some(Duration::ZERO),
         };
         // 2. Wait for readiness.
         match self.poll.poll(&mut self.events, timeout) {
@@ -146,12 +134,29 @@ impl Server {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        // One clock reading for the whole turn: every session is handed this `now`.
+        let now = Instant::now();
         trace!(
             "poll woke: {} events, timeout {:?}",
             self.events.iter().count(),
             timeout
         );
-        // 3. Dispatch. `events` is moved out so handlers may borrow `self` mutably.
+        // 3. Dispatch.
+        self.dispatch_events(now);
+        // 4. Connections that had more to read than one turn's share.
+        self.read_backlog(now);
+        // 5. Timers.
+        self.fire_timers(now);
+        // 6. One flush per connection that has output.
+        self.flush_pending(now);
+        // 7. Remove what closed.
+        self.retire_closed(now);
+        Ok(())
+    }
+
+    /// Step 3: each event goes to its handler. `events` is moved out so
+    /// handlers may borrow `self` mutably.
+    fn dispatch_events(&mut self, now: Instant) {
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
             trace!(
@@ -161,41 +166,27 @@ impl Server {
                 event.is_writable()
             );
             match event.token() {
-                LISTENER => self.accept_new_clients(),
-                SIGNALS => self.on_signal(),
+                LISTENER => self.accept_new_clients(now),
+                SIGNALS => self.on_signal(now),
                 token => {
                     // Errors and hang-ups surface as a failed read or write.
-                    if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        self.on_readable(token, event.is_read_closed() || event.is_error());
+                    let read_closed = event.is_read_closed() || event.is_error();
+                    if event.is_readable() || read_closed {
+                        self.on_readable(token, read_closed, now);
                     }
                     if event.is_writable() {
-                        self.on_writable(token);
+                        self.on_writable(token, now);
                     }
                 }
             }
         }
         self.events = events;
-        // 4. Connections that had more to read than one turn's share.
-        for token in std::mem::take(&mut self.read_backlog) {
-            if let Some(conn) = self.connections.get_mut(&token) {
-                conn.in_read_backlog = false;
-                // No event says whether a FIN came: read until the socket says.
-                self.on_readable(token, true);
-            }
-        }
-        // 5. Timers.
-        self.fire_timers(Instant::now());
-        // 6. One flush per connection that has output.
-        self.flush_pending();
-        // 7. Remove what closed.
-        self.reap_closed();
-        Ok(())
     }
 
     // ---- accepting ----
 
     /// Accepts until `WouldBlock`: one readiness edge may stand for many connections.
-    fn accept_new_clients(&mut self) {
+    fn accept_new_clients(&mut self, now: Instant) {
         loop {
             let Some(listener) = &self.listener else {
                 return;
@@ -208,7 +199,7 @@ impl Server {
                     if self.spare.refuse_one(listener, &e) {
                         continue;
                     }
-                    // No reserve left: wait for a connection to close (see reap_closed).
+                    // No reserve left: wait for a connection to close (see retire_closed).
                     return;
                 }
                 Err(e) => {
@@ -238,52 +229,18 @@ impl Server {
                 continue;
             }
             debug!("{token:?} accepted {peer}");
-            self.connections
-                .insert(token, Connection::new(token, socket, peer));
-            self.settle(token);
+            let conn = Connection::new(token, socket, peer, now);
+            self.connections.insert(token, conn);
+            self.follow_up(token, now);
         }
     }
 
-    // ---- endings ----
+    // ---- shutting down ----
 
-    /// Removes every connection that reached `Closed` this turn. Removal
-    /// waits until here so no handler ever finds a connection vanished mid-turn.
-    fn reap_closed(&mut self) {
-        let reaped = std::mem::take(&mut self.closed_list);
-        for &token in &reaped {
-            let Some(conn) = self.connections.remove(&token) else {
-                continue;
-            };
-            if let Some(handle) = conn.timer {
-                self.timers.cancel(handle);
-            }
-            if conn.counted_open {
-                self.open_count -= 1;
-            }
-            if let Some(endpoint) = conn.endpoint {
-                let record = conn.close.as_deref();
-                let (code, reason, cause) = record.map_or((1006, "", "connection lost"), |r| {
-                    (r.code, r.reason.as_str(), r.cause)
-                });
-                info!(
-                    "{} left {endpoint:?}: {cause}, code {code} {reason:?}; {} open",
-                    conn.peer, self.open_count
-                );
-            } else {
-                debug!("{token:?} {} closed", conn.peer);
-            }
-            // Dropping the socket closes it, which also removes it from epoll.
-        }
-        // A descriptor came back: connections may be waiting in the backlog with
-        // no new readiness edge to announce them.
-        if self.spare.exhausted() && !reaped.is_empty() {
-            self.accept_new_clients();
-        }
-    }
-
-    /// SIGINT or SIGTERM: stop accepting, send 1001 to every client, and let
-    /// `run` return once they have all closed (or their close timeouts fired).
-    fn on_signal(&mut self) {
+    /// SIGINT or SIGTERM: stop accepting, end every connection (1001 to open
+    /// ones, 503 to those still handshaking), and let `run` return once they
+    /// have all closed (or their close timeouts fired).
+    fn on_signal(&mut self, now: Instant) {
         let signals: Vec<i32> = self.signals.pending().collect();
         if signals.is_empty() {
             return;
@@ -302,15 +259,10 @@ impl Server {
         }
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
-            let Some(conn) = self.connections.get_mut(&token) else {
-                continue;
-            };
-            match conn.state() {
-                ConnState::Open => conn.start_closing(1001, "server shutting down"),
-                ConnState::Handshaking => conn.set_state(ConnState::Closed),
-                _ => {}
+            if let Some(conn) = self.connections.get_mut(&token) {
+                conn.session.end(Ending::ShuttingDown, now);
+                self.follow_up(token, now);
             }
-            self.settle(token);
         }
     }
 }

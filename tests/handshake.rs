@@ -51,6 +51,14 @@ fn a_frame_sent_in_the_same_write_as_the_request_is_processed() {
 }
 
 #[test]
+fn an_upgrade_with_content_length_zero_is_accepted() {
+    let server = ServerProcess::start(&[]);
+    let request = upgrade_request("/").replace("\r\n\r\n", "\r\nContent-Length: 0\r\n\r\n");
+    let mut client = RawClient::connect_with(server.addr, &request, &[]);
+    client.skip_welcome();
+}
+
+#[test]
 fn connection_keep_alive_upgrade_is_accepted() {
     let server = ServerProcess::start(&[]);
     let request =
@@ -139,6 +147,27 @@ fn each_bad_request_gets_its_status_and_the_server_keeps_serving() {
         assert!(
             body.contains(reason) && body.ends_with('\n') && body.lines().count() == 1,
             "body {body:?}"
+        );
+    }
+    // A body that is a masked chat frame: were it read as frames, `chatter`
+    // would receive "smuggled" before "still here" below.
+    let smuggled = client_frame(true, TEXT, b"smuggled");
+    for header in [
+        format!("Content-Length: {}", smuggled.len()),
+        "Transfer-Encoding: chunked".into(),
+    ] {
+        let mut request = good.replace("\r\n\r\n", &format!("\r\n{header}\r\n\r\n"));
+        let mut request = std::mem::take(&mut request).into_bytes();
+        request.extend_from_slice(&smuggled);
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 400 Bad Request\r\n")
+                && response.ends_with("\r\n\r\nan upgrade request must not have a body\n"),
+            "{header}: {response:?}"
         );
     }
     let response = http_request(server.addr, &good.replace("Version: 13", "Version: 8"));

@@ -25,7 +25,7 @@ use miochat::error::ProtocolError;
 use miochat::frame::{FrameHeader, MAX_HEADER_LEN, Opcode, apply_mask, encode_frame};
 use miochat::handshake::{Request, check_upgrade};
 use miochat::http::{Answer, answer};
-use miochat::message::{Incoming, MessageReader};
+use miochat::message::{Decoded, Message, MessageReader};
 
 use checks::{ALLOWED_ORIGIN, TOKEN, fuzz_config};
 
@@ -135,12 +135,12 @@ enum Seen {
     Close(Option<(u16, String)>),
 }
 
-fn seen(incoming: &Incoming) -> Seen {
+fn seen(incoming: &Decoded) -> Seen {
     match incoming {
-        Incoming::Data(opcode) => Seen::Data(*opcode),
-        Incoming::Ping(payload) => Seen::Ping(payload.as_bytes().to_vec()),
-        Incoming::Pong => Seen::Pong,
-        Incoming::Close(body) => Seen::Close(body.as_ref().map(|b| (b.code, b.reason.clone()))),
+        Decoded::Data(message) => Seen::Data(message.opcode),
+        Decoded::Ping(payload) => Seen::Ping(payload.as_bytes().to_vec()),
+        Decoded::Pong => Seen::Pong,
+        Decoded::Close(body) => Seen::Close(body.as_ref().map(|b| (b.code, b.reason.clone()))),
     }
 }
 
@@ -424,7 +424,7 @@ proptest! {
         let mut frame = Vec::new();
         encode_frame(&mut frame, true, Opcode::Close, body, Some(key));
         let len = frame.len();
-        let got = match MessageReader::default().decode(&mut frame, MAX, &mut Vec::new()) {
+        let got = match MessageReader::default().decode(&mut frame, MAX) {
             Ok(Some((Some(incoming), used))) if used == len => Ok(seen(&incoming)),
             Err(error) => Err(error.close_code()),
             other => return Err(TestCaseError::fail(format!("close decoded as {other:?}"))),
@@ -468,7 +468,8 @@ proptest! {
         match failing {
             None => {
                 prop_assert_eq!(run.error, None);
-                prop_assert_eq!(run.events.last(), Some(&Some(Incoming::Data(Opcode::Text))));
+                let whole = Decoded::Data(Message::new(Opcode::Text, &text));
+                prop_assert_eq!(run.events.last(), Some(&Some(whole)));
                 prop_assert_eq!(run.consumed, stream.len());
             }
             Some(i) => {
@@ -495,13 +496,9 @@ proptest! {
         max_message in any_max_message(),
     ) {
         let mut buf = bytes.clone();
-        let mut outgoing = Vec::new();
-        match MessageReader::default().decode(&mut buf, max_message, &mut outgoing) {
+        match MessageReader::default().decode(&mut buf, max_message) {
             Ok(Some((_, used))) => prop_assert!((6..=bytes.len()).contains(&used)),
-            Ok(None) => {
-                prop_assert_eq!(&buf, &bytes);
-                prop_assert!(outgoing.is_empty());
-            }
+            Ok(None) => prop_assert_eq!(&buf, &bytes),
             Err(e) => prop_assert!(checks::FAILURE_CLOSE_CODES.contains(&e.close_code())),
         }
     }

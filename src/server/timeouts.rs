@@ -1,60 +1,25 @@
-//! Time: what a connection's one timer means when it fires (handshake
-//! timeout, heartbeat, close timeout). notes/05-timers.md draws the wheel.
+//! Time: a connection's timer fired. What it means (handshake timeout,
+//! heartbeat, close timeout) is the session's to decide, from its state.
+//! notes/05-timers.md draws the wheel.
 
 use std::time::Instant;
 
-use log::debug;
-use mio::Token;
-
 use super::Server;
-use crate::connection::ConnState;
-use crate::frame::{Opcode, encode_frame};
-use crate::handshake::Refusal;
-use crate::http::refusal_response;
 
 impl Server {
-    /// Fires every due timer. Each connection has one; its state says what it means.
+    /// Step 5: fires every due timer. Each connection has one, armed by
+    /// `follow_up` for its session's `poll_at`.
     pub(super) fn fire_timers(&mut self, now: Instant) {
         let mut due = Vec::new();
-        self.timers.expire(now, &mut due);
+        self.books.timers.expire(now, &mut due);
         for token in due {
-            self.on_timer(token);
+            let Some(conn) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            // It fired: the handle is spent, and `follow_up` arms the next one.
+            conn.timer = None;
+            conn.session.on_time(&self.config, now);
+            self.follow_up(token, now);
         }
-    }
-
-    /// One connection's timer fired: a handshake or close timeout, or a heartbeat.
-    pub(super) fn on_timer(&mut self, token: Token) {
-        let Some(conn) = self.connections.get_mut(&token) else {
-            return;
-        };
-        conn.timer = None;
-        conn.timer_state = None;
-        match conn.state() {
-            ConnState::Handshaking => {
-                debug!("{} handshake timed out", conn.peer);
-                let refusal = Refusal {
-                    status: 408,
-                    reason: "request head not completed in time",
-                };
-                conn.write_best_effort(&refusal_response(refusal));
-                conn.set_state(ConnState::Closed);
-            }
-            ConnState::Open if conn.awaiting_pong => {
-                // Silent for a whole interval after our Ping: the peer is gone.
-                // No Close frame: nobody is there to read it.
-                conn.end(ConnState::Closed, 1006, "no pong", "reaped by heartbeat");
-            }
-            ConnState::Open => {
-                // §5.5.2: a Ping; the Pong (or any frame) clears `awaiting_pong`.
-                encode_frame(&mut conn.write_buf, true, Opcode::Ping, b"", None);
-                conn.awaiting_pong = true;
-            }
-            ConnState::Closing | ConnState::Lingering => {
-                debug!("{} did not close in time", conn.peer);
-                conn.set_state(ConnState::Closed);
-            }
-            ConnState::Closed => {}
-        }
-        self.settle(token);
     }
 }

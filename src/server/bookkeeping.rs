@@ -1,0 +1,184 @@
+//! The loop's records about its connections, and the one place they are kept
+//! in step with each session: [`Books::follow_up`] runs after anything
+//! happened to a connection (bytes read, a message delivered to it, a flush,
+//! a timer, a signal), and [`Server::retire_closed`] removes the ones that ended.
+//!
+//! A session decides *what* happens (session.rs); these records are how the
+//! loop acts on it: a timer armed for the session's next deadline, a place on
+//! the flush list, `WRITABLE` interest while a write is blocked, a count for
+//! `/status`, a place on the closed list (notes/01-readiness.md#follow-up).
+
+use std::time::Instant;
+
+use log::{debug, info};
+use mio::{Interest, Registry, Token};
+
+use super::Server;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::session::{ConnState, Ending};
+use crate::timer::TimerWheel;
+
+/// What the loop keeps besides the connections themselves.
+#[derive(Debug)]
+pub(super) struct Books {
+    /// One timer per connection, armed for its session's `poll_at`.
+    pub timers: TimerWheel<Token>,
+    /// Connections with output queued this turn, flushed once at its end.
+    pub flush_list: Vec<Token>,
+    /// Connections that spent their read budget and may hold unread bytes.
+    pub read_backlog: Vec<Token>,
+    /// Connections that reached `Closed`, removed by `retire_closed`.
+    pub closed_list: Vec<Token>,
+    /// Connections in `Open`: what `/status` reports.
+    pub open_count: usize,
+}
+
+impl Books {
+    pub fn new(now: Instant) -> Books {
+        Books {
+            timers: TimerWheel::new(now),
+            flush_list: Vec::new(),
+            read_backlog: Vec::new(),
+            closed_list: Vec::new(),
+            open_count: 0,
+        }
+    }
+
+    /// Brings the records in step with `conn`'s session after anything
+    /// happened to it. Cheap when nothing changed: a few comparisons.
+    pub fn follow_up(
+        &mut self,
+        conn: &mut Connection,
+        registry: &Registry,
+        config: &Config,
+        now: Instant,
+    ) {
+        self.limit_blocked_output(conn, config, now);
+        update_interest(conn, registry, now);
+        self.count_open(conn);
+        self.arm_timer(conn, config);
+        if conn.session.state() == ConnState::Closed {
+            self.closed_list.push(conn.token);
+        } else {
+            self.schedule_flush(conn);
+        }
+    }
+
+    /// Output that piles up while the socket is full (broadcasts, or pongs for
+    /// a ping flood) counts against `--max-buffered-bytes`. While the socket
+    /// takes everything, the flush at the end of the turn empties the queue.
+    fn limit_blocked_output(&mut self, conn: &mut Connection, config: &Config, now: Instant) {
+        if conn.write_blocked {
+            conn.session.enforce_output_limit(config, now);
+        }
+    }
+
+    /// `/status` counts connections in `Open`; this is the only place the count changes.
+    fn count_open(&mut self, conn: &mut Connection) {
+        let open = conn.session.state() == ConnState::Open;
+        if open != conn.counted_open {
+            conn.counted_open = open;
+            match open {
+                true => self.open_count += 1,
+                false => self.open_count -= 1,
+            }
+        }
+    }
+
+    /// The connection's one timer follows its session's next deadline; a
+    /// closed session has none, and its timer is cancelled.
+    fn arm_timer(&mut self, conn: &mut Connection, config: &Config) {
+        let due = conn.session.poll_at(config);
+        if conn.timer.map(|(_, at)| at) == due {
+            return;
+        }
+        if let Some((handle, _)) = conn.timer.take() {
+            self.timers.cancel(handle);
+        }
+        if let Some(at) = due {
+            conn.timer = Some((self.timers.insert(at, conn.token), at));
+        }
+    }
+
+    /// Output waits for the flush at the end of the turn, once per connection
+    /// however many frames it got. A connection whose socket is full is
+    /// flushed by its `WRITABLE` event instead.
+    fn schedule_flush(&mut self, conn: &mut Connection) {
+        if !conn.session.output().is_empty() && !conn.queued_for_flush && !conn.write_blocked {
+            conn.queued_for_flush = true;
+            self.flush_list.push(conn.token);
+        }
+    }
+}
+
+/// Asks for `WRITABLE` exactly while a write is blocked.
+///
+/// The plain rule would be "WRITABLE while output is queued". The shortcut:
+/// edge-triggered `WRITABLE` would fire on every drained send buffer, so it is
+/// registered only once a write has hit `WouldBlock`; output queued this turn
+/// is written by the end-of-turn flush first, and most of the time that is
+/// enough (notes/01-readiness.md#interest).
+fn update_interest(conn: &mut Connection, registry: &Registry, now: Instant) {
+    let wanted = conn.write_blocked && conn.session.state() != ConnState::Closed;
+    if wanted == conn.writable_registered {
+        return;
+    }
+    let interest = match wanted {
+        true => Interest::READABLE | Interest::WRITABLE,
+        false => Interest::READABLE,
+    };
+    match registry.reregister(&mut conn.socket, conn.token, interest) {
+        Ok(()) => conn.writable_registered = wanted,
+        Err(e) => {
+            debug!("{:?} reregister failed: {e}", conn.token);
+            conn.session.end(Ending::ConnectionLost, now);
+        }
+    }
+}
+
+impl Server {
+    /// `Books::follow_up` for the connection with this token, if it is still here.
+    pub(super) fn follow_up(&mut self, token: Token, now: Instant) {
+        if let Some(conn) = self.connections.get_mut(&token) {
+            self.books
+                .follow_up(conn, self.poll.registry(), &self.config, now);
+        }
+    }
+
+    /// Step 7: removes every connection that reached `Closed` this turn, with
+    /// the log line that says why it ended. Removal waits until here so no
+    /// handler ever finds a connection vanished mid-turn. Its timer and its
+    /// count were already settled by `follow_up`.
+    pub(super) fn retire_closed(&mut self, now: Instant) {
+        let closed = std::mem::take(&mut self.books.closed_list);
+        for &token in &closed {
+            // Dropping the socket closes it, which also removes it from epoll.
+            if let Some(conn) = self.connections.remove(&token) {
+                self.log_departure(&conn);
+            }
+        }
+        // A descriptor came back: connections may be waiting in the backlog with
+        // no new readiness edge to announce them.
+        if self.spare.exhausted() && !closed.is_empty() {
+            self.accept_new_clients(now);
+        }
+    }
+
+    /// One line per WebSocket client that leaves: who, how, and the close code.
+    fn log_departure(&self, conn: &Connection) {
+        let record = conn.session.ending();
+        let (code, reason, cause) = record.map_or((1006, "", "connection lost"), |r| {
+            (r.code, r.reason.as_str(), r.cause)
+        });
+        match (conn.session.endpoint(), record) {
+            (Some(endpoint), _) => info!(
+                "{} left {endpoint:?}: {cause}, code {code} {reason:?}; {} open",
+                conn.peer, self.books.open_count
+            ),
+            // A plain HTTP request, answered (or timed out, or cut short).
+            (None, Some(_)) => debug!("{:?} {} closed: {cause}", conn.token, conn.peer),
+            (None, None) => debug!("{:?} {} closed", conn.token, conn.peer),
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! One connection's protocol, without a socket: the state machine of RFC 6455
+//! (and of the HTTP request that opens it), fed bytes and the time, handing
+//! back bytes to write and what happened (notes/01-readiness.md#the-session).
+//!
+//! Interface, in the order the loop uses it:
+//! - [`Session::receive`] takes bytes the loop read; [`Session::receive_fin`]
+//!   says the peer closed its side;
+//! - [`Session::next_event`] decodes them: a complete request head for the
+//!   loop to route, or a complete message; pings, pongs and Close frames are
+//!   answered here;
+//! - the loop answers a head with [`Session::answer`] or [`Session::upgrade`],
+//!   and queues what others sent with [`Session::queue_data`];
+//! - [`Session::output`] is what to write; [`Session::wrote`] says how much was;
+//! - [`Session::poll_at`] is when the session wants the time again, and
+//!   [`Session::on_time`] gives it: handshake timeout, heartbeat, close timeout;
+//! - [`Session::end`] is the one way a connection ends, whatever the cause.
+//!
+//! It never touches a socket, `mio` or the clock: time is passed in, so every
+//! rule here is a unit test with golden bytes (`session/tests.rs`). The state
+//! changes only in `set_state`, which logs each move.
+
+use std::time::Instant;
+
+use log::{debug, trace};
+
+use crate::config::Config;
+use crate::error::ProtocolError;
+use crate::frame::{FrameHeader, Opcode, encode_close, encode_frame};
+use crate::handshake::{Endpoint, Refusal, find_head_end_after};
+use crate::http::refusal_response;
+use crate::message::{CloseBody, Decoded, Message, MessageReader};
+
+#[cfg(test)]
+mod tests;
+
+/// §4.2.1 gives no limit; 8 KiB is what common servers accept for a request head.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// Where a connection is in its life (RFC 6455 §4 and §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// TCP accepted; reading the HTTP request head (§4.2.1).
+    Handshaking,
+    /// `101` sent: frames flow both ways.
+    Open,
+    /// We sent a Close and wait for the peer's (§7.1.2), at most `--close-timeout-ms`.
+    Closing,
+    /// Our last bytes are queued (an HTTP answer, or a Close that ends the
+    /// conversation). Once they are written we half-close and discard input
+    /// until the peer closes: closing with unread input would make the kernel
+    /// send a reset, which can destroy the answer before the peer reads it.
+    Lingering,
+    /// Finished; the loop retires it at the end of the turn.
+    Closed,
+}
+
+/// What the session has for the loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A complete HTTP request head (§4.2.1), `\r\n\r\n` included. The loop
+    /// must answer it ([`Session::answer`] or [`Session::upgrade`]) before
+    /// asking for the next event.
+    Request(Vec<u8>),
+    /// A complete Text or Binary message from an open connection.
+    Message(Message),
+}
+
+/// Every way a connection ends. [`Session::end`] decides, in one match, what
+/// each one sends and which state follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The peer sent a Close frame (§5.5.1).
+    PeerClosed(Option<CloseBody>),
+    /// The peer broke a rule: "Fail the WebSocket Connection" (§7.1.7).
+    Failed(ProtocolError),
+    /// The server is shutting down (SIGINT or SIGTERM).
+    ShuttingDown,
+    /// The request head did not arrive within `--handshake-timeout-ms`.
+    HandshakeTimedOut,
+    /// Silent for a whole heartbeat interval after our Ping (§5.5.2).
+    NoPong,
+    /// Our Close, or our last answer, was not followed by the peer's close in time.
+    CloseTimedOut,
+    /// More unsent output than `--max-buffered-bytes`: the peer does not read.
+    SlowConsumer,
+    /// TCP ended without a Close frame: a FIN, a reset, a failed write (§7.1.5).
+    ConnectionLost,
+}
+
+/// Why a connection ended, kept for the log line that retires it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRecord {
+    /// The close code (§7.4): the peer's, ours, or 1006 when no Close frame was exchanged.
+    pub code: u16,
+    pub reason: String,
+    /// Who ended it and how, in words.
+    pub cause: &'static str,
+}
+
+impl Ending {
+    /// The code, reason and cause the log line will show.
+    fn record(&self) -> CloseRecord {
+        let (code, reason, cause) = match self {
+            Ending::PeerClosed(body) => match body {
+                Some(body) => (body.code, body.reason.clone(), "closed by peer"),
+                // §7.1.5: a Close with no code "is considered to be 1005".
+                None => (1005, String::new(), "closed by peer"),
+            },
+            Ending::Failed(error) => (error.close_code(), error.to_string(), "failed by server"),
+            Ending::ShuttingDown => (1001, "server shutting down".into(), "closed by server"),
+            Ending::HandshakeTimedOut => (1006, String::new(), "handshake timed out"),
+            Ending::NoPong => (1006, "no pong".into(), "reaped by heartbeat"),
+            Ending::CloseTimedOut => (1006, String::new(), "did not close in time"),
+            Ending::SlowConsumer => (1008, "slow consumer".into(), "dropped by server"),
+            Ending::ConnectionLost => (1006, String::new(), "connection lost"),
+        };
+        CloseRecord {
+            code,
+            reason,
+            cause,
+        }
+    }
+}
+
+/// One connection's protocol state. Small while idle: both buffers are empty
+/// and unallocated (notes/04-broadcast.md#memory).
+#[derive(Debug)]
+pub struct Session {
+    /// A number for log lines (the loop's token); the session never uses it otherwise.
+    id: usize,
+    /// Changed only by `set_state`.
+    state: ConnState,
+    /// Chat or echo, once upgraded; `None` for plain HTTP requests.
+    endpoint: Option<Endpoint>,
+    /// Bytes received but not yet parsed.
+    read_buf: Vec<u8>,
+    /// How far `read_buf` is done with: decoded (once open), or searched for
+    /// the end of the head (while handshaking). Frames are drained once
+    /// decoding stops, so a read full of small frames is shifted once.
+    read_pos: usize,
+    /// Fragments of a message in progress (§5.4).
+    reader: MessageReader,
+    /// Bytes encoded but not yet written.
+    write_buf: Vec<u8>,
+    /// A Ping was sent and nothing has been heard since (§5.5.2).
+    awaiting_pong: bool,
+    /// The peer sent FIN.
+    peer_finished: bool,
+    /// We sent FIN (Lingering, after the last bytes went out).
+    half_closed: bool,
+    /// When the current wait began: the state was entered, or the last Ping went out.
+    since: Instant,
+    /// Why the connection ended; the first ending wins.
+    ending: Option<Box<CloseRecord>>,
+}
+
+impl Session {
+    /// A new connection, waiting for its request head.
+    pub fn new(id: usize, now: Instant) -> Session {
+        Session {
+            id,
+            state: ConnState::Handshaking,
+            endpoint: None,
+            read_buf: Vec::new(),
+            read_pos: 0,
+            reader: MessageReader::default(),
+            write_buf: Vec::new(),
+            awaiting_pong: false,
+            peer_finished: false,
+            half_closed: false,
+            since: now,
+            ending: None,
+        }
+    }
+
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.endpoint
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn ending(&self) -> Option<&CloseRecord> {
+        self.ending.as_deref()
+    }
+
+    /// The one place a state changes, so a debugger watchpoint or the log shows every move.
+    fn set_state(&mut self, next: ConnState, now: Instant) {
+        if self.state != next {
+            debug!("Token({}): {:?} => {:?}", self.id, self.state, next);
+            self.state = next;
+            self.since = now;
+        }
+    }
+
+    // ---- bytes in ----
+
+    /// Takes bytes the loop read from the socket. Once our last words are
+    /// queued (Lingering) or the connection is over, input is only drained
+    /// from the socket, never kept.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if matches!(self.state, ConnState::Lingering | ConnState::Closed) {
+            return;
+        }
+        self.read_buf.extend_from_slice(bytes);
+    }
+
+    /// The peer closed its side (a read returned 0).
+    pub fn receive_fin(&mut self, now: Instant) {
+        self.peer_finished = true;
+        match self.state {
+            // An answer is still being written: the peer may read after its FIN.
+            ConnState::Lingering if !self.write_buf.is_empty() => {}
+            // §7.1.5: no Close frame before the TCP connection went away: 1006.
+            ConnState::Open | ConnState::Closing => self.end(Ending::ConnectionLost, now),
+            _ => self.set_state(ConnState::Closed, now),
+        }
+    }
+
+    /// The next thing to act on in what was received, or `None` when more
+    /// bytes are needed. Control frames are answered here and never returned.
+    pub fn next_event(&mut self, config: &Config, now: Instant) -> Option<Event> {
+        match self.state {
+            ConnState::Handshaking => self.take_request_head(now).map(Event::Request),
+            ConnState::Open | ConnState::Closing => self
+                .next_message(config.max_message_bytes, now)
+                .map(Event::Message),
+            ConnState::Lingering | ConnState::Closed => None,
+        }
+    }
+
+    /// Waits for `\r\n\r\n`. A head over `MAX_HEAD_BYTES`, complete or not,
+    /// is refused with 431 without being parsed. Bytes after the head are the
+    /// client's first frames and stay in `read_buf`.
+    fn take_request_head(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let found = find_head_end_after(&self.read_buf, self.read_pos);
+        self.read_pos = self.read_buf.len();
+        match found {
+            Some(end) if end <= MAX_HEAD_BYTES => {
+                let rest = self.read_buf.split_off(end);
+                self.read_pos = 0;
+                Some(std::mem::replace(&mut self.read_buf, rest))
+            }
+            Some(_) => self.refuse_too_large(now),
+            None if self.read_buf.len() > MAX_HEAD_BYTES => self.refuse_too_large(now),
+            None => None,
+        }
+    }
+
+    fn refuse_too_large(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let refusal = Refusal {
+            status: 431,
+            reason: "request head over 8 KiB",
+        };
+        self.answer(&refusal_response(refusal), now);
+        None
+    }
+
+    /// Decodes frames until a data message is complete or more bytes are
+    /// needed (`None`). Control frames are answered here (§5.5); a broken
+    /// rule fails the connection.
+    fn next_message(&mut self, max_message: usize, now: Instant) -> Option<Message> {
+        while matches!(self.state, ConnState::Open | ConnState::Closing) {
+            let decoded = self
+                .reader
+                .decode(&mut self.read_buf[self.read_pos..], max_message);
+            let incoming = match decoded {
+                Ok(Some((incoming, used))) => {
+                    self.read_pos += used;
+                    // §5.5.2-3 and our heartbeat: any frame shows the peer is alive.
+                    self.awaiting_pong = false;
+                    incoming
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    self.end(Ending::Failed(error), now);
+                    break;
+                }
+            };
+            if let Some(message) = self.on_frame(incoming, now) {
+                return Some(message);
+            }
+        }
+        self.compact_read_buf();
+        None
+    }
+
+    /// Acts on one decoded frame; a completed message is handed back.
+    fn on_frame(&mut self, incoming: Option<Decoded>, now: Instant) -> Option<Message> {
+        let open = self.state == ConnState::Open;
+        match incoming {
+            // A fragment that did not finish its message.
+            None => None,
+            Some(Decoded::Data(message)) if open => Some(message),
+            // §7.1.2: after our Close we may discard data the peer still sends.
+            Some(Decoded::Data(_)) => None,
+            Some(Decoded::Ping(payload)) if open => {
+                // §5.5.2: "MUST send a Pong frame in response ... the same Application data".
+                encode_frame(
+                    &mut self.write_buf,
+                    true,
+                    Opcode::Pong,
+                    payload.as_bytes(),
+                    None,
+                );
+                None
+            }
+            Some(Decoded::Ping(_) | Decoded::Pong) => None,
+            Some(Decoded::Close(body)) => {
+                self.end(Ending::PeerClosed(body), now);
+                None
+            }
+        }
+    }
+
+    /// Drops the bytes decoded so far; frees the buffer once it is empty, so an
+    /// idle connection holds no read memory (notes/04-broadcast.md#memory).
+    ///
+    /// The plain rule would let the buffer grow as bytes come. The shortcut:
+    /// when a large frame is arriving in pieces, room for all of it is made
+    /// once, instead of the buffer doubling (and copying itself) read by read.
+    /// Its size was already checked against `--max-message-bytes` by the decoder.
+    fn compact_read_buf(&mut self) {
+        self.read_buf.drain(..self.read_pos);
+        self.read_pos = 0;
+        if self.read_buf.is_empty() {
+            self.read_buf = Vec::new();
+        } else if self.state == ConnState::Open
+            && let Ok(Some(header)) = FrameHeader::parse(&self.read_buf)
+        {
+            let frame_len = header.header_len + header.payload_len as usize;
+            self.read_buf
+                .reserve_exact(frame_len.saturating_sub(self.read_buf.len()));
+        }
+    }
+
+    // ---- answering the request head ----
+
+    /// Any answer but `101`: queue it, then linger until it is read.
+    pub fn answer(&mut self, response: &[u8], now: Instant) {
+        self.read_buf = Vec::new();
+        self.read_pos = 0;
+        self.write_buf.extend_from_slice(response);
+        self.set_state(ConnState::Lingering, now);
+    }
+
+    /// `101 Switching Protocols` (§4.2.2): from now on, frames. Bytes that
+    /// came after the head are decoded by the next `next_event`.
+    pub fn upgrade(&mut self, response: &[u8], endpoint: Endpoint, now: Instant) {
+        self.write_buf.extend_from_slice(response);
+        self.endpoint = Some(endpoint);
+        self.set_state(ConnState::Open, now);
+    }
+
+    // ---- bytes out ----
+
+    /// Queues one frame of our own (the welcome, for instance).
+    pub fn send(&mut self, opcode: Opcode, payload: &[u8]) {
+        encode_frame(&mut self.write_buf, true, opcode, payload, None);
+    }
+
+    /// Queues a data frame someone else's message became, unless this peer
+    /// is too far behind already. The check comes before the append, so one
+    /// message always fits and memory stays under the limit + one message
+    /// (notes/04-broadcast.md#slow-consumers). Returns false if it was dropped.
+    pub fn queue_data(&mut self, frame: &[u8], config: &Config, now: Instant) -> bool {
+        if !self.enforce_output_limit(config, now) {
+            return false;
+        }
+        self.write_buf.extend_from_slice(frame);
+        true
+    }
+
+    /// A peer whose unsent output is over `--max-buffered-bytes` is not
+    /// reading: drop it rather than grow without bound. Returns false if it was dropped.
+    pub fn enforce_output_limit(&mut self, config: &Config, now: Instant) -> bool {
+        if self.state == ConnState::Open && self.write_buf.len() > config.max_buffered_bytes {
+            log::warn!(
+                "Token({}) is a slow consumer: {} bytes unsent; dropping it",
+                self.id,
+                self.write_buf.len()
+            );
+            self.end(Ending::SlowConsumer, now);
+        }
+        self.state != ConnState::Closed
+    }
+
+    /// Everything queued and not yet written.
+    pub fn output(&self) -> &[u8] {
+        &self.write_buf
+    }
+
+    /// The loop wrote the first `n` bytes of `output()`.
+    pub fn wrote(&mut self, n: usize, now: Instant) {
+        trace!("Token({}) wrote {n} bytes", self.id);
+        self.write_buf.drain(..n);
+        if !self.write_buf.is_empty() {
+            return;
+        }
+        self.write_buf = Vec::new();
+        // A Lingering peer that has already left has nothing more to wait for.
+        if self.state == ConnState::Lingering && self.peer_finished {
+            self.set_state(ConnState::Closed, now);
+        }
+    }
+
+    /// Our last bytes are out: time to send FIN and wait for the peer's.
+    pub fn wants_half_close(&self) -> bool {
+        self.state == ConnState::Lingering && self.write_buf.is_empty() && !self.half_closed
+    }
+
+    /// The loop sent FIN (`shutdown(Write)`).
+    pub fn half_closed(&mut self) {
+        self.half_closed = true;
+    }
+
+    // ---- time ----
+
+    /// When this session next needs `on_time`: the handshake, heartbeat or close timeout.
+    pub fn poll_at(&self, config: &Config) -> Option<Instant> {
+        let wait = match self.state {
+            ConnState::Handshaking => config.handshake_timeout,
+            ConnState::Open => config.heartbeat,
+            ConnState::Closing | ConnState::Lingering => config.close_timeout,
+            ConnState::Closed => return None,
+        };
+        Some(self.since + wait)
+    }
+
+    /// The time has come (or not yet: then nothing happens).
+    pub fn on_time(&mut self, config: &Config, now: Instant) {
+        if self.poll_at(config).is_none_or(|due| now < due) {
+            return;
+        }
+        match self.state {
+            ConnState::Handshaking => self.end(Ending::HandshakeTimedOut, now),
+            // Silent for a whole interval after our Ping: the peer is gone.
+            ConnState::Open if self.awaiting_pong => self.end(Ending::NoPong, now),
+            ConnState::Open => {
+                // §5.5.2: a Ping; the Pong (or any frame) clears `awaiting_pong`.
+                self.send(Opcode::Ping, b"");
+                self.awaiting_pong = true;
+                self.since = now;
+            }
+            ConnState::Closing | ConnState::Lingering => self.end(Ending::CloseTimedOut, now),
+            ConnState::Closed => {}
+        }
+    }
+
+    // ---- the end ----
+
+    /// Ends the connection: records why (the first ending wins), queues what
+    /// the ending calls for, and moves to the state that follows. Every
+    /// ending, whatever its cause, passes through here.
+    pub fn end(&mut self, ending: Ending, now: Instant) {
+        if self.state == ConnState::Closed {
+            return;
+        }
+        if self.ending.is_none() {
+            self.ending = Some(Box::new(ending.record()));
+        }
+        let next = match (&ending, self.state) {
+            // §7.1.1: both Close frames have passed (or the peer broke a rule
+            // after ours): the server closes TCP first.
+            (Ending::PeerClosed(_) | Ending::Failed(_), ConnState::Closing) => ConnState::Closed,
+            // §5.5.1: "MUST send a Close frame in response ... typically echoing the status code".
+            (Ending::PeerClosed(body), _) => {
+                match body {
+                    Some(body) => encode_close(&mut self.write_buf, body.code, ""),
+                    None => self.send(Opcode::Close, b""),
+                }
+                self.stop_reading()
+            }
+            // §7.1.7: send a Close with the code, stop processing input.
+            (Ending::Failed(error), _) => {
+                encode_close(&mut self.write_buf, error.close_code(), &error.to_string());
+                self.stop_reading()
+            }
+            (Ending::ShuttingDown, ConnState::Handshaking) => {
+                self.refuse(503, "server shutting down", now)
+            }
+            // §7.1.2: we close first and wait for the peer's Close.
+            (Ending::ShuttingDown, ConnState::Open) => {
+                encode_close(&mut self.write_buf, 1001, "server shutting down");
+                ConnState::Closing
+            }
+            (Ending::ShuttingDown, state) => state,
+            (Ending::HandshakeTimedOut, _) => {
+                self.refuse(408, "request head not completed in time", now)
+            }
+            (Ending::SlowConsumer, _) => {
+                // No Close frame: it would only queue behind everything unread.
+                self.write_buf = Vec::new();
+                ConnState::Closed
+            }
+            (Ending::NoPong | Ending::CloseTimedOut | Ending::ConnectionLost, _) => {
+                ConnState::Closed
+            }
+        };
+        self.set_state(next, now);
+    }
+
+    /// §1.4: the peer "MUST NOT send any more data" after a Close; whatever
+    /// follows ours is dropped. Our Close is the last thing we send.
+    fn stop_reading(&mut self) -> ConnState {
+        self.read_buf = Vec::new();
+        self.read_pos = 0;
+        ConnState::Lingering
+    }
+
+    /// An HTTP refusal as the last thing said before the connection lingers.
+    fn refuse(&mut self, status: u16, reason: &'static str, now: Instant) -> ConnState {
+        self.answer(&refusal_response(Refusal { status, reason }), now);
+        ConnState::Lingering
+    }
+}
