@@ -33,7 +33,8 @@ pub enum Decoded {
 /// The plain form would be the opcode and the payload, encoded into a frame
 /// for every recipient. The shortcut: it is encoded once, here, as the
 /// unmasked server frame (§5.1), and every recipient gets a copy of those
-/// bytes; [`Message::payload`] reads the payload back out of the frame.
+/// bytes; [`Message::payload`] reads the payload back out of the frame
+/// (notes/README.md#shortcuts).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Text or Binary.
@@ -221,12 +222,18 @@ impl MessageReader {
 
     /// Checks the part of a text frame that has arrived, before the rest comes.
     ///
-    /// The checklist (and Autobahn's strict cases) ask to fail as soon as the
-    /// bytes received can no longer start valid UTF-8, even inside one large
-    /// frame. The arrived bytes stay masked in the buffer (they are unmasked
-    /// in place once the frame is whole), so each new byte is unmasked into a
-    /// small copy, checked once, and forgotten; only a character cut off at
-    /// the end is carried to the next read.
+    /// The rule (§8.1) is that the text is UTF-8; the plain way checks a frame
+    /// once it is whole and unmasked, so a bad byte early in a 1 MiB frame
+    /// fails only after the megabyte. The shortcut: each read's new bytes are
+    /// checked at once, as the checklist (and Autobahn's strict cases) ask.
+    /// The arrived bytes stay masked in the buffer (they are unmasked in place
+    /// once the frame is whole), so each new byte is unmasked into a small
+    /// copy, checked, and forgotten; only the check's place (`TextSoFar`:
+    /// how far, and a character cut off at the end) is carried to the next
+    /// read. The verdict is the plain one: it is the same `Utf8Stream` fed the
+    /// same bytes in the same order, and once the frame is whole
+    /// `check_rest_of_text` feeds only the bytes not yet checked, so each
+    /// byte is checked exactly once (notes/README.md#shortcuts).
     fn check_text_so_far(
         &mut self,
         header: &FrameHeader,

@@ -66,11 +66,9 @@ pub struct TimerWheel<T> {
     free: Vec<u32>,
     /// Timers currently armed.
     len: usize,
-    /// No armed timer fires before this tick (a lower bound: lowered by
-    /// `insert`, raised by `next_timeout` when it finds the first timer), so
-    /// the search for the next timer starts here instead of at `next_tick`.
-    /// Without it, a server whose timers are all far away scans every slot
-    /// on every turn.
+    /// No armed timer fires before this tick: a lower bound, lowered by
+    /// `insert` and raised by `next_timeout`, where the search for the next
+    /// timer starts (a shortcut: see `next_timeout`).
     earliest: u64,
 }
 
@@ -164,7 +162,16 @@ impl<T> TimerWheel<T> {
 
     /// How long until the next tick that holds a timer: the `poll` timeout.
     /// `None` when no timer is armed (poll may sleep until IO arrives).
-    /// It remembers where it found that timer, so the next call starts there.
+    ///
+    /// The rule is to scan from `next_tick`, the first tick not yet expired,
+    /// for the first slot holding a timer due in that very tick. The
+    /// shortcut: the scan starts at `earliest`, where the last one found
+    /// that timer. It finds the same tick, because `earliest` stays a lower
+    /// bound: `insert` lowers it, a cancel can only leave it lower than
+    /// needed, and a scan raises it only to the first tick it found armed
+    /// (or past a revolution it found empty). Without it, a server whose
+    /// timers are all far away (30 s heartbeats) walks all 1024 slots on
+    /// every turn (notes/05-timers.md#the-poll-timeout, notes/README.md#shortcuts).
     pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
         if self.len == 0 {
             return None;

@@ -1,11 +1,20 @@
 //! UTF-8 that arrives in pieces (RFC 6455 §8.1): fail at the first byte that
 //! can never become valid, and let a character be cut between pieces.
 //!
+//! The rule is that a whole text message is UTF-8; the plain check is
+//! `std::str::from_utf8` on the message once every fragment has arrived. The
+//! shortcut: the message is checked piece by piece as it arrives, keeping
+//! only a character cut off at the end of the last piece (at most 3 bytes),
+//! so feeding n bytes checks each of them once, and a bad byte fails in the
+//! piece that holds it instead of at the end of the message. The verdict is
+//! the plain one because `from_utf8` itself tells bytes cut off by the end of
+//! its input (`error_len()` is `None`: carried to the next piece) from bytes
+//! that can never become valid (an error at once); the tests below feed text
+//! in pieces of every size (notes/README.md#shortcuts).
+//!
 //! Interface: [`Utf8Stream::feed`] takes the next bytes of a text message, in
 //! order; [`Utf8Stream::ends_on_a_character`] says whether the message may end
-//! here. The only state is a character cut off at the end of the last piece
-//! (at most 3 bytes), so feeding n bytes checks each of them once.
-//! `message.rs` uses one stream per text message, across its fragments and
+//! here. `message.rs` uses one stream per text message, across its fragments and
 //! across the reads a large frame arrives in.
 
 /// The bytes fed so far can still begin valid UTF-8; `Err(InvalidUtf8)` otherwise.
