@@ -96,11 +96,63 @@ impl ServerProcess {
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
-    /// VmRSS in KiB, from /proc/PID/status.
+    /// VmRSS in KiB, from /proc/PID/status: what the server holds now.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// VmHWM in KiB, from /proc/PID/status: the peak of VmRSS since the
+    /// server started, kept by the kernel, so no sampling can miss it.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Sends a signal by its `kill` name: "INT", "TERM", "STOP", "CONT".
+    /// STOP freezes the server so a test can line up what it will find when
+    /// it wakes; the guard's kill still works on a stopped process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the server to exit, at most `within`; returns its status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                Instant::now() < end,
+                "the server did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the line `reap_closed` logs when a WebSocket client leaves,
+    /// `{peer} left {endpoint}: {cause}, code {code} {reason:?}; N open`,
+    /// so the close code is checked as a number, for that very client.
+    pub fn wait_for_left(
+        &self,
+        peer: SocketAddr,
+        endpoint: &str,
+        cause: &str,
+        code: u16,
+        reason: &str,
+    ) {
+        self.wait_for_log(&format!(
+            "{peer} left {endpoint}: {cause}, code {code} {reason:?}; "
+        ));
     }
 
     /// `GET /status` → the number it reports.
@@ -176,6 +228,30 @@ pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
             ),
         }
     }
+}
+
+/// Checks that `bytes` are one whole HTTP response whose head starts with
+/// `status_line` and whose body is one reason line of exactly Content-Length
+/// bytes; returns the head and the body.
+pub fn assert_whole_response(bytes: &[u8], status_line: &str) -> (String, String) {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    assert!(
+        text.starts_with(status_line),
+        "expected {status_line:?}, got {text:?}"
+    );
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("the response head never ended: {text:?}"));
+    let length = format!("Content-Length: {}", body.len());
+    assert!(
+        head.lines().any(|line| line == length),
+        "the body is not Content-Length bytes long: {text:?}"
+    );
+    assert!(
+        body.len() > 1 && body.ends_with('\n') && body.lines().count() == 1,
+        "the body is not one reason line: {body:?}"
+    );
+    (head.to_owned(), body.to_owned())
 }
 
 /// Says why a read failed, telling a timeout (the server stayed silent but
@@ -269,6 +345,13 @@ impl RawClient {
         let mut bytes = request.as_bytes().to_vec();
         bytes.extend_from_slice(first_bytes);
         stream.write_all(&bytes).unwrap();
+        RawClient::expect_upgrade(stream)
+    }
+
+    /// Reads the answer to an upgrade request already sent on `stream`:
+    /// the first bytes must be a correct 101 (nothing may come before it).
+    pub fn expect_upgrade(stream: TcpStream) -> RawClient {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut client = RawClient {
             stream,
             pending: Vec::new(),
