@@ -56,7 +56,6 @@ fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
         }
         reader
     });
-    let mut peak_kib = 0;
     for seq in 0..MESSAGES {
         let in_flight = || seq as usize - received.load(Ordering::SeqCst);
         assert!(
@@ -64,10 +63,17 @@ fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
             "the reader stopped receiving at {seq}"
         );
         sender.send(&client_frame(true, BINARY, &numbered(b'S', seq, SIZE)));
-        peak_kib = peak_kib.max(server.rss_kib());
     }
     let _reader = reading.join().expect("the healthy reader missed messages");
-    server.wait_for_log("slow consumer");
+    let peak_kib = server.peak_rss_kib();
+    let stalled_peer = stalled.stream.local_addr().unwrap();
+    server.wait_for_left(
+        stalled_peer,
+        "Chat",
+        "dropped by server",
+        1008,
+        "slow consumer",
+    );
     server.wait_for_status(2);
     // The stalled client finds its connection gone once it drains what the kernel held.
     stalled.stream.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -84,6 +90,7 @@ fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
     // client plus a window of messages for the reader (about 1.5 MiB
     // measured). 8 MiB over the baseline would mean the stalled client's
     // buffer was not bounded: what the kernel did not hold would pile up.
+    // The peak is the kernel's VmHWM, so no moment of the run is missed.
     let grown_kib = peak_kib.saturating_sub(baseline_kib);
     eprintln!("RSS baseline {baseline_kib} KiB, peak {peak_kib} KiB");
     assert!(
@@ -91,6 +98,10 @@ fn a_reader_that_never_reads_is_dropped_and_memory_stays_bounded() {
         "RSS grew by {grown_kib} KiB while relaying 20 MiB"
     );
 }
+
+/// Reads one connection may get per turn: `READS_PER_TURN` (4, src/connection.rs)
+/// reads of `READ_CHUNK` (64 KiB, src/server.rs).
+const READ_BUDGET_BYTES: usize = 4 * 64 * 1024;
 
 #[test]
 fn a_flooding_sender_does_not_hold_up_a_second_sender() {
@@ -260,12 +271,34 @@ fn sigterm_sends_1001_to_everyone_and_exits_0_within_the_close_timeout() {
     assert!(server.log().contains("shutdown complete"));
 }
 
-/// Sends `frame` over and over without ever reading, until the server drops us.
-fn flood_without_reading(server: &ServerProcess, path: &str, frame: &[u8], max_bytes: usize) {
+/// The most a server that keeps `--max-buffered-bytes` may grow by for one
+/// flooding client, in KiB. Its write buffer is checked against the limit
+/// after each message or each turn's reads, so it can exceed it by one
+/// turn's input (READ_BUDGET_BYTES of pings makes as many bytes of pongs) or
+/// one frame; doubled, since a `Vec` grows by doubling. Its read buffer holds
+/// at most one turn's input and a frame. Plus 4 MiB for the allocator and
+/// the debug build. Measured: about 2.3 MiB of growth for a bound near 7 MiB;
+/// with the limit checked at 16 times its value, 17 MiB.
+fn peak_bound_kib(max_buffered: usize, largest_frame: usize) -> u64 {
+    let write_buf = 2 * (max_buffered + READ_BUDGET_BYTES + largest_frame);
+    let read_buf = READ_BUDGET_BYTES + largest_frame;
+    ((write_buf + read_buf) / 1024 + 4 * 1024) as u64
+}
+
+/// What the flooding tests send at most: far past any bound above, so a
+/// server that ignored `--max-buffered-bytes` would hold tens of MiB (the
+/// kernel buffers at most a few MiB of it each way: `tcp_wmem` tops out at 4 MiB).
+const FLOOD_CAP: usize = 64 << 20;
+const MAX_BUFFERED: usize = 1 << 20;
+
+/// Sends `frame` over and over without ever reading, until the server drops
+/// us as a slow consumer; checks the log says so, with code 1008.
+fn flood_without_reading(server: &ServerProcess, path: &str, frame: &[u8]) {
     let mut client = RawClient::connect(server.addr, path);
+    let peer = client.stream.local_addr().unwrap();
     client.stream.set_write_timeout(Some(DEADLINE)).unwrap();
     let mut sent = 0;
-    while sent < max_bytes {
+    while sent < FLOOD_CAP {
         match client.stream.write_all(frame) {
             Ok(()) => sent += frame.len(),
             Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
@@ -274,32 +307,46 @@ fn flood_without_reading(server: &ServerProcess, path: &str, frame: &[u8], max_b
             Err(e) => panic!("write failed oddly after {sent} bytes: {e}"),
         }
     }
-    server.wait_for_log("slow consumer");
+    let endpoint = if path == "/echo" { "Echo" } else { "Chat" };
+    server.wait_for_left(peer, endpoint, "dropped by server", 1008, "slow consumer");
 }
 
 #[test]
 fn an_echo_client_that_never_reads_is_dropped_too() {
     let _heavy = heavy();
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start(&["--max-buffered-bytes", &MAX_BUFFERED.to_string()]);
     let baseline_kib = server.rss_kib();
-    flood_without_reading(
-        &server,
-        "/echo",
-        &client_frame(true, BINARY, &[7; 60_000]),
-        200 << 20,
+    let frame = client_frame(true, BINARY, &[7; 60_000]);
+    flood_without_reading(&server, "/echo", &frame);
+    let peak_kib = server.peak_rss_kib();
+    let bound_kib = peak_bound_kib(MAX_BUFFERED, frame.len());
+    eprintln!("RSS baseline {baseline_kib} KiB, peak {peak_kib} KiB, bound +{bound_kib} KiB");
+    assert!(
+        peak_kib.saturating_sub(baseline_kib) <= bound_kib,
+        "RSS peaked {} KiB over the baseline (bound {bound_kib})",
+        peak_kib.saturating_sub(baseline_kib)
     );
-    let grown_kib = server.rss_kib().saturating_sub(baseline_kib);
-    assert!(grown_kib < 24 * 1024, "RSS grew by {grown_kib} KiB");
 }
 
 #[test]
 fn a_ping_flood_from_a_client_that_never_reads_is_dropped() {
     let _heavy = heavy();
-    let server = ServerProcess::start(&[]);
+    let server = ServerProcess::start(&["--max-buffered-bytes", &MAX_BUFFERED.to_string()]);
+    let baseline_kib = server.rss_kib();
     let pings: Vec<u8> = (0..100)
         .flat_map(|_| client_frame(true, PING, &[b'p'; 125]))
         .collect();
-    flood_without_reading(&server, "/echo", &pings, 400 << 20);
+    flood_without_reading(&server, "/echo", &pings);
+    // The pongs pile up in the write buffer; one turn's reads of pings adds
+    // at most READ_BUDGET_BYTES of pongs before the check runs.
+    let peak_kib = server.peak_rss_kib();
+    let bound_kib = peak_bound_kib(MAX_BUFFERED, 131);
+    eprintln!("RSS baseline {baseline_kib} KiB, peak {peak_kib} KiB, bound +{bound_kib} KiB");
+    assert!(
+        peak_kib.saturating_sub(baseline_kib) <= bound_kib,
+        "RSS peaked {} KiB over the baseline (bound {bound_kib})",
+        peak_kib.saturating_sub(baseline_kib)
+    );
     let mut other = RawClient::connect(server.addr, "/echo");
     other.send_text("unharmed");
     assert_eq!(other.read_text(), "unharmed");
