@@ -107,6 +107,20 @@ const READ_BUDGET_BYTES: usize = 4 * 64 * 1024;
 fn a_flooding_sender_does_not_hold_up_a_second_sender() {
     let _heavy = heavy();
     const FLOOD: u32 = 300; // 300 × 64 KiB ≈ 19 MiB, sent as fast as the server takes it
+    const SIZE: usize = 64 * 1024;
+    // One flood frame on the wire: 64 KiB of payload, 2 + 8 bytes of header, 4 of mask.
+    const FRAME: usize = SIZE + 14;
+    // The polite message may follow at most N flood messages. The server is
+    // frozen (SIGSTOP) while the flood piles up in its socket and the polite
+    // message arrives, so when it wakes both sockets are readable at once and
+    // it has read none of the flood. With the budget, the flooder gets one
+    // share, READ_BUDGET_BYTES (256 KiB: 3 whole frames, not 4), before the
+    // polite client's event is served. N allows two shares (7 whole frames)
+    // plus one, so the order of the two events, or the flooder being served
+    // from both its event and the read backlog, cannot fail it. Measured: 3
+    // with the budget; 15 with a budget of 16 reads; 20 to all 300 (the
+    // message after the flood) with no budget or reading until WouldBlock.
+    const N: usize = 2 * READ_BUDGET_BYTES / FRAME + 1;
     // A generous buffer bound: this test is about fairness, not slow consumers.
     let server = ServerProcess::start(&[
         "--max-buffered-bytes",
@@ -120,22 +134,56 @@ fn a_flooding_sender_does_not_hold_up_a_second_sender() {
     for client in [&mut flooder, &mut polite, &mut reader] {
         client.skip_welcome();
     }
+    // A warm-up of 100 messages lets the kernel grow the flooder's socket
+    // buffers as it would during a long flood.
+    for seq in 0..100 {
+        flooder.send(&client_frame(true, BINARY, &numbered(b'W', seq, SIZE)));
+    }
+    for _ in 0..100 {
+        assert_eq!(reader.read_message().payload[0], b'W');
+    }
+    // Frames built beforehand, so the flooder writes faster than the server reads.
+    let frames: Vec<Vec<u8>> = (0..FLOOD)
+        .map(|seq| client_frame(true, BINARY, &numbered(b'F', seq, SIZE)))
+        .collect();
+    server.signal("STOP");
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
     let flood = std::thread::spawn(move || {
-        for seq in 0..FLOOD {
-            flooder.send(&client_frame(true, BINARY, &numbered(b'F', seq, 64 * 1024)));
+        for frame in frames {
+            flooder.send(&frame);
+            counter.fetch_add(1, Ordering::SeqCst);
         }
         flooder
     });
-    // Wait until the flood is reaching the reader, then speak.
-    let first = reader.read_message();
-    assert_eq!(first.payload[0], b'F');
+    // Let the kernel's buffers fill: wait until the flooder has made no
+    // progress for 100 ms. (Stopping early only makes the test weaker, never
+    // wrong: the server has read nothing of the flood either way.)
+    let mut last = usize::MAX;
+    let stalled = wait_until(DEADLINE, || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = written.load(Ordering::SeqCst);
+        std::mem::replace(&mut last, now) == now
+    });
+    assert!(
+        stalled,
+        "the flooder never stopped while the server was frozen"
+    );
+    assert!(
+        last > 2 * N,
+        "only {last} flood messages were queued: too few for an unfair server to show"
+    );
     polite.send(&client_frame(true, BINARY, &numbered(b'P', 0, 10)));
-    let mut flood_seen = 1;
+    server.signal("CONT");
+    let mut flood_seen = 0;
     let mut polite_after = None;
-    while flood_seen < FLOOD {
+    while flood_seen < FLOOD as usize {
         let message = reader.read_message();
         match message.payload[0] {
-            b'F' => flood_seen += 1,
+            b'F' => {
+                assert_eq!(message.payload, numbered(b'F', flood_seen as u32, SIZE));
+                flood_seen += 1;
+            }
             b'P' => polite_after = Some(flood_seen),
             other => panic!("unexpected sender {other}"),
         }
@@ -143,7 +191,13 @@ fn a_flooding_sender_does_not_hold_up_a_second_sender() {
     let _flooder = flood.join().unwrap();
     let position =
         polite_after.expect("the polite message was not delivered while the flood lasted");
-    eprintln!("the polite message arrived after {position} of {FLOOD} flood messages");
+    eprintln!(
+        "the polite message arrived after {position} of {FLOOD} flood messages ({last} queued)"
+    );
+    assert!(
+        position <= N,
+        "the polite message waited for {position} flood messages (at most {N} with a fair share)"
+    );
 }
 
 #[test]
