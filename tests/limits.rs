@@ -325,6 +325,73 @@ fn sigterm_sends_1001_to_everyone_and_exits_0_when_the_close_timeout_ends() {
     assert!(server.log().contains("shutdown complete"));
 }
 
+#[test]
+fn sigint_sends_1001_to_everyone_and_exits_0_once_they_have_closed() {
+    // A close timeout far beyond the deadline: exiting in time proves the
+    // server left because every client closed, not because it gave up.
+    let mut server = ServerProcess::start(&["--close-timeout-ms", "60000"]);
+    let mut clients = [
+        RawClient::connect(server.addr, "/chat"),
+        RawClient::connect(server.addr, "/echo"),
+    ];
+    clients[0].skip_welcome();
+    server.wait_for_status(2);
+    server.signal("INT");
+    for client in clients.iter_mut() {
+        let close = client
+            .read_frame()
+            .expect("the server closed without a Close frame");
+        assert_eq!(close.close_code(), Some(1001), "{close:?}");
+        assert_eq!(&close.payload[2..], b"server shutting down");
+        client.send(&client_frame(true, CLOSE, &1001u16.to_be_bytes()));
+        client.expect_eof();
+    }
+    let exit = server.wait_exit(DEADLINE);
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(server.log().contains("shutdown complete"));
+}
+
+#[test]
+fn a_second_signal_during_shutdown_exits_0_without_waiting() {
+    // `Server::on_signal`: a signal while shutting down exits at once, with 0.
+    let mut server = ServerProcess::start(&["--close-timeout-ms", "60000"]);
+    let mut deaf = RawClient::connect(server.addr, "/chat");
+    deaf.skip_welcome();
+    server.signal("INT");
+    // Shutdown has begun (the 1001 is out); the deaf client would hold it for a minute.
+    assert_eq!(
+        deaf.read_frame()
+            .expect("the server closed without a Close frame")
+            .close_code(),
+        Some(1001)
+    );
+    server.signal("INT");
+    let exit = server.wait_exit(DEADLINE);
+    assert!(exit.success(), "exit status {exit:?}");
+    server.wait_for_log("second signal");
+}
+
+#[test]
+fn a_client_still_handshaking_at_shutdown_gets_a_whole_503_even_if_it_reads_late() {
+    let mut server = ServerProcess::start(&["--close-timeout-ms", "2000"]);
+    let mut halfway = TcpStream::connect(server.addr).unwrap();
+    halfway.set_read_timeout(Some(DEADLINE)).unwrap();
+    let request = upgrade_request("/chat");
+    halfway
+        .write_all(&request.as_bytes()[..request.len() / 2])
+        .unwrap();
+    server.wait_for_log(&format!("accepted {}", halfway.local_addr().unwrap()));
+    server.signal("TERM");
+    // The client reads only later: the answer must still be there, then a
+    // FIN, not a reset that would destroy it.
+    std::thread::sleep(Duration::from_millis(500));
+    let response = read_to_eof(&mut halfway);
+    assert_whole_response(&response, "HTTP/1.1 503 Service Unavailable\r\n");
+    drop(halfway);
+    let exit = server.wait_exit(DEADLINE);
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
 /// The most a server that keeps `--max-buffered-bytes` may grow by for one
 /// flooding client, in KiB. Its write buffer is checked against the limit
 /// after each message or each turn's reads, so it can exceed it by one

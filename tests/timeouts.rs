@@ -126,6 +126,24 @@ fn a_slow_loris_is_cut_off_while_another_client_chats_undisturbed() {
 }
 
 #[test]
+fn a_handshake_timeouts_408_arrives_whole_at_a_client_that_reads_late() {
+    const HANDSHAKE_TIMEOUT_MS: u64 = 300;
+    let server =
+        ServerProcess::start(&["--handshake-timeout-ms", &HANDSHAKE_TIMEOUT_MS.to_string()]);
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.set_read_timeout(Some(DEADLINE)).unwrap();
+    let request = upgrade_request("/chat");
+    slow.write_all(&request.as_bytes()[..request.len() / 2])
+        .unwrap();
+    // Past the timeout, then half a second more before the first read: the
+    // answer must wait for us, followed by a FIN, not a reset.
+    std::thread::sleep(Duration::from_millis(HANDSHAKE_TIMEOUT_MS + 500));
+    let response = read_to_eof(&mut slow);
+    assert_whole_response(&response, "HTTP/1.1 408 Request Timeout\r\n");
+    server.wait_for_log("handshake timed out");
+}
+
+#[test]
 fn a_client_that_never_answers_our_close_is_dropped_after_the_close_timeout() {
     let server = ServerProcess::start(&["--close-timeout-ms", "300"]);
     let mut client = RawClient::connect(server.addr, "/echo");
