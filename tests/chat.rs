@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::net::TcpStream;
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use common::*;
@@ -84,8 +85,15 @@ fn status_counts_open_connections() {
         reason: "bye".into(),
     }))
     .unwrap();
-    // The close handshake completes when the server echoes and closes TCP.
-    while a.read().is_ok() {}
+    // The close handshake completes when the server echoes our Close; a
+    // read timeout or a reset is not that.
+    loop {
+        match a.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("the close was not answered: {e}"),
+        }
+    }
     server.wait_for_status(1);
     server.wait_for_log("closed by peer, code 1000 \"bye\"; 1 open");
 }
@@ -155,4 +163,118 @@ fn two_hundred_clients_receive_every_message_in_order() {
                 .all(|(s, &n)| n == if s == index { 0 } else { MESSAGES })
         );
     }
+}
+
+// ---- who gets a broadcast (`Server::broadcast_from`) ----
+//
+// A witness is a second chat client: once it has a message, the server has
+// broadcast it and flushed it, in the same pass as any other recipient.
+
+/// Two chat clients on raw sockets: one to speak, one to witness.
+fn speaker_and_witness(server: &ServerProcess) -> (RawClient, RawClient) {
+    let mut speaker = RawClient::connect(server.addr, "/chat");
+    let mut witness = RawClient::connect(server.addr, "/chat");
+    speaker.skip_welcome();
+    witness.skip_welcome();
+    (speaker, witness)
+}
+
+fn say(speaker: &mut RawClient, witness: &mut RawClient, text: &str) {
+    speaker.send_text(text);
+    assert_eq!(witness.read_text(), text);
+}
+
+/// A connection that has sent half a request head is not a chat client yet:
+/// its first bytes must be the 101, its first message the welcome, and the
+/// message broadcast before its upgrade must never reach it. (Both the
+/// `Open` and the `Chat` conditions exclude it: only deleting both fails this.)
+#[test]
+fn a_connection_still_handshaking_gets_no_broadcast() {
+    let server = ServerProcess::start(&[]);
+    let (mut speaker, mut witness) = speaker_and_witness(&server);
+    let mut halfway = TcpStream::connect(server.addr).unwrap();
+    let request = upgrade_request("/chat");
+    let (first, rest) = request.split_at(request.len() / 2);
+    halfway.write_all(first.as_bytes()).unwrap();
+    server.wait_for_log(&format!("accepted {}", halfway.local_addr().unwrap()));
+    say(&mut speaker, &mut witness, "before your upgrade");
+    halfway.write_all(rest.as_bytes()).unwrap();
+    let mut newcomer = RawClient::expect_upgrade(halfway);
+    newcomer.skip_welcome();
+    say(&mut speaker, &mut witness, "after your upgrade");
+    assert_eq!(newcomer.read_text(), "after your upgrade");
+}
+
+/// An `/echo` client is open but not in the chat: its next message is its own echo.
+#[test]
+fn an_echo_client_gets_no_chat_broadcast() {
+    let server = ServerProcess::start(&[]);
+    let (mut speaker, mut witness) = speaker_and_witness(&server);
+    let mut echo = RawClient::connect(server.addr, "/echo");
+    say(&mut speaker, &mut witness, "for the chat only");
+    echo.send_text("my own words");
+    assert_eq!(echo.read_text(), "my own words");
+}
+
+/// A chat client that has sent its Close is no longer `Open`: nothing may
+/// follow the Close the server echoes to it.
+///
+/// The server would skip it anyway once its side is shut down, so the
+/// closer first stops reading while 10 MiB is broadcast: the kernel holds at
+/// most a few MiB for it (`tcp_wmem` tops out at 4 MiB, and its receive
+/// window does not grow while it does not read), so its output backs up,
+/// the echoed Close waits in the server's write buffer, and a broadcast
+/// that ignored the state would be queued right behind it.
+#[test]
+fn a_client_that_has_sent_its_close_gets_no_broadcast() {
+    const BACKLOG: u32 = 160; // × 64 KiB = 10 MiB
+    let server = ServerProcess::start(&[
+        "--max-buffered-bytes",
+        "67108864",
+        "--close-timeout-ms",
+        "60000",
+    ]);
+    let (mut speaker, mut witness) = speaker_and_witness(&server);
+    let mut closer = RawClient::connect(server.addr, "/chat");
+    closer.skip_welcome();
+    let closer_peer = closer.stream.local_addr().unwrap();
+    for seq in 0..BACKLOG {
+        let mut payload = vec![0u8; 64 * 1024];
+        payload[..4].copy_from_slice(&seq.to_be_bytes());
+        speaker.send(&client_frame(true, BINARY, &payload));
+        assert_eq!(witness.read_message().payload, payload);
+    }
+    closer.send(&client_frame(true, CLOSE, &1000u16.to_be_bytes()));
+    server.wait_for_log(&format!("{closer_peer}: Open => Lingering"));
+    say(&mut speaker, &mut witness, "after your close");
+    for seq in 0..BACKLOG {
+        let message = closer.read_message();
+        assert_eq!(message.payload[..4], seq.to_be_bytes());
+    }
+    let close = closer.read_frame().expect("no Close after the backlog");
+    assert_eq!(close.close_code(), Some(1000), "{close:?}");
+    if let Some(after) = closer.read_frame() {
+        panic!(
+            "got {:?} after the Close: {:?}",
+            after.opcode,
+            String::from_utf8_lossy(&after.payload)
+        );
+    }
+}
+
+/// A message written just before the sender's FIN is delivered. The server
+/// is frozen while both are sent, so it finds them in one read: the message,
+/// then the end of the stream.
+#[test]
+fn a_message_sent_just_before_the_senders_fin_is_still_delivered() {
+    let server = ServerProcess::start(&[]);
+    let (mut leaver, mut witness) = speaker_and_witness(&server);
+    let leaver_peer = leaver.stream.local_addr().unwrap();
+    server.signal("STOP");
+    leaver.send_text("last words");
+    leaver.stream.shutdown(Shutdown::Write).unwrap();
+    server.signal("CONT");
+    assert_eq!(witness.read_text(), "last words");
+    leaver.expect_eof();
+    server.wait_for_left(leaver_peer, "Chat", "connection lost", 1006, "");
 }

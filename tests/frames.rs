@@ -180,8 +180,9 @@ fn a_ping_gets_a_pong_with_the_same_payload() {
 fn an_abrupt_disconnect_is_logged_as_1006() {
     let server = ServerProcess::start(&[]);
     let client = RawClient::connect(server.addr, "/chat");
+    let peer = client.stream.local_addr().unwrap();
     server.wait_for_status(1);
     drop(client);
-    server.wait_for_log("connection lost, code 1006");
+    server.wait_for_left(peer, "Chat", "connection lost", 1006, "");
     server.wait_for_status(0);
 }

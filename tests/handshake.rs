@@ -182,6 +182,41 @@ fn each_bad_request_gets_its_status_and_the_server_keeps_serving() {
     assert_eq!(chatter.read_text(), "still here");
 }
 
+/// The head of a response, as its lines (the status line first).
+fn head_lines(response: &str) -> Vec<&str> {
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    head.split("\r\n").collect()
+}
+
+/// Each refusal that calls for a header (RFC 9110 §11.6.1, §10.2.1, §10.2.3)
+/// carries it, exactly as `http::refusal_response` writes it.
+#[test]
+fn each_refusal_carries_the_header_its_status_calls_for() {
+    let server = ServerProcess::start(&["--token", "tok-31337"]);
+    let unauthorized = http_request(server.addr, &upgrade_request("/chat"));
+    let lines = head_lines(&unauthorized);
+    assert_eq!(lines[0], "HTTP/1.1 401 Unauthorized", "{unauthorized:?}");
+    assert!(
+        lines.contains(&"WWW-Authenticate: Bearer"),
+        "{unauthorized:?}"
+    );
+    let not_allowed = http_request(server.addr, "POST /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    let lines = head_lines(&not_allowed);
+    assert_eq!(
+        lines[0], "HTTP/1.1 405 Method Not Allowed",
+        "{not_allowed:?}"
+    );
+    assert!(lines.contains(&"Allow: GET, HEAD"), "{not_allowed:?}");
+
+    let busy = ServerProcess::start(&["--max-connections", "1"]);
+    let mut only = RawClient::connect(busy.addr, "/chat");
+    only.skip_welcome();
+    let refused = http_request(busy.addr, &upgrade_request("/chat"));
+    let lines = head_lines(&refused);
+    assert_eq!(lines[0], "HTTP/1.1 503 Service Unavailable", "{refused:?}");
+    assert!(lines.contains(&"Retry-After: 1"), "{refused:?}");
+}
+
 #[test]
 fn a_head_that_never_ends_is_refused_at_8_kib() {
     let server = ServerProcess::start(&[]);
@@ -189,8 +224,7 @@ fn a_head_that_never_ends_is_refused_at_8_kib() {
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream.write_all(b"GET / HTTP/1.1\r\nX: ").unwrap();
     let _ = stream.write_all(&[b'a'; 20_000]);
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
+    let response = String::from_utf8_lossy(&read_to_eof(&mut stream)).into_owned();
     assert!(response.starts_with("HTTP/1.1 431"), "{response:?}");
 }
 

@@ -3,7 +3,7 @@
 //! here, independently of the server's own `frame.rs`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -96,11 +96,63 @@ impl ServerProcess {
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
-    /// VmRSS in KiB, from /proc/PID/status.
+    /// VmRSS in KiB, from /proc/PID/status: what the server holds now.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// VmHWM in KiB, from /proc/PID/status: the peak of VmRSS since the
+    /// server started, kept by the kernel, so no sampling can miss it.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Sends a signal by its `kill` name: "INT", "TERM", "STOP", "CONT".
+    /// STOP freezes the server so a test can line up what it will find when
+    /// it wakes; the guard's kill still works on a stopped process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the server to exit, at most `within`; returns its status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                Instant::now() < end,
+                "the server did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the line `reap_closed` logs when a WebSocket client leaves,
+    /// `{peer} left {endpoint}: {cause}, code {code} {reason:?}; N open`,
+    /// so the close code is checked as a number, for that very client.
+    pub fn wait_for_left(
+        &self,
+        peer: SocketAddr,
+        endpoint: &str,
+        cause: &str,
+        code: u16,
+        reason: &str,
+    ) {
+        self.wait_for_log(&format!(
+            "{peer} left {endpoint}: {cause}, code {code} {reason:?}; "
+        ));
     }
 
     /// `GET /status` → the number it reports.
@@ -149,13 +201,73 @@ pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
 }
 
 /// Sends a raw request and reads the whole response (the server closes after answering).
+/// Panics unless the server ends the stream itself (FIN) within the deadline.
 pub fn http_request(addr: SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    String::from_utf8_lossy(&response).into_owned()
+    String::from_utf8_lossy(&read_to_eof(&mut stream)).into_owned()
+}
+
+/// Reads until the end of the stream: only `Ok(0)`, the peer's FIN, ends it.
+/// A read timeout panics (silence is not a close), and so does a reset (an
+/// answer followed by a reset may never reach a real client).
+pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "{} (after {} bytes: {:?})",
+                read_failure(&e, stream),
+                received.len(),
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+}
+
+/// Checks that `bytes` are one whole HTTP response whose head starts with
+/// `status_line` and whose body is one reason line of exactly Content-Length
+/// bytes; returns the head and the body.
+pub fn assert_whole_response(bytes: &[u8], status_line: &str) -> (String, String) {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    assert!(
+        text.starts_with(status_line),
+        "expected {status_line:?}, got {text:?}"
+    );
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("the response head never ended: {text:?}"));
+    let length = format!("Content-Length: {}", body.len());
+    assert!(
+        head.lines().any(|line| line == length),
+        "the body is not Content-Length bytes long: {text:?}"
+    );
+    assert!(
+        body.len() > 1 && body.ends_with('\n') && body.lines().count() == 1,
+        "the body is not one reason line: {body:?}"
+    );
+    (head.to_owned(), body.to_owned())
+}
+
+/// Says why a read failed, telling a timeout (the server stayed silent but
+/// kept the connection open) from a reset.
+pub fn read_failure(e: &std::io::Error, stream: &TcpStream) -> String {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => format!(
+            "the read timed out after {:?}: the server neither sent more nor closed \
+             the connection (a timeout is not the end of the stream)",
+            stream.read_timeout().ok().flatten()
+        ),
+        ErrorKind::ConnectionReset => {
+            format!("the server reset the connection instead of closing it: {e}")
+        }
+        _ => format!("the read failed: {e}"),
+    }
 }
 
 /// The RFC 6455 §1.3 example key and its accept value.
@@ -233,6 +345,13 @@ impl RawClient {
         let mut bytes = request.as_bytes().to_vec();
         bytes.extend_from_slice(first_bytes);
         stream.write_all(&bytes).unwrap();
+        RawClient::expect_upgrade(stream)
+    }
+
+    /// Reads the answer to an upgrade request already sent on `stream`:
+    /// the first bytes must be a correct 101 (nothing may come before it).
+    pub fn expect_upgrade(stream: TcpStream) -> RawClient {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut client = RawClient {
             stream,
             pending: Vec::new(),
@@ -273,11 +392,27 @@ impl RawClient {
         }
     }
 
+    /// Reads once; 0 only at the real end of the stream. A timeout or a reset panics.
     fn fill(&mut self) -> usize {
+        match self.try_fill() {
+            Ok(n) => n,
+            Err(e) => panic!("{}", read_failure(&e, &self.stream)),
+        }
+    }
+
+    /// Reads once, retrying `Interrupted`; `Ok(0)` is the end of the stream.
+    fn try_fill(&mut self) -> std::io::Result<usize> {
         let mut chunk = [0u8; 65536];
-        let n = self.stream.read(&mut chunk).unwrap_or(0);
-        self.pending.extend_from_slice(&chunk[..n]);
-        n
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -288,17 +423,49 @@ impl RawClient {
         self.send(&client_frame(true, TEXT, text.as_bytes()));
     }
 
-    /// Reads the next frame; `None` when the server closed the connection.
+    /// Reads the next frame; `None` when the server closed the connection
+    /// (`Ok(0)`). Panics if nothing arrives within the read timeout, or on a reset.
     pub fn read_frame(&mut self) -> Option<Frame> {
         loop {
-            if let Some((frame, used)) = parse_server_frame(&self.pending) {
-                self.pending.drain(..used);
+            if let Some(frame) = self.take_parsed() {
                 return Some(frame);
             }
             if self.fill() == 0 {
+                assert!(
+                    self.pending.is_empty(),
+                    "the stream ended inside a frame: {:?}",
+                    self.pending
+                );
                 return None;
             }
         }
+    }
+
+    /// Waits at most `wait` for the next frame; `None` if none completed in
+    /// that time. Panics if the server closes or resets the connection.
+    pub fn poll_frame(&mut self, wait: Duration) -> Option<Frame> {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let result = loop {
+            if let Some(frame) = self.take_parsed() {
+                break Some(frame);
+            }
+            match self.try_fill() {
+                Ok(0) => panic!("the server closed the connection"),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break None;
+                }
+                Err(e) => panic!("{}", read_failure(&e, &self.stream)),
+            }
+        };
+        self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        result
+    }
+
+    fn take_parsed(&mut self) -> Option<Frame> {
+        let (frame, used) = parse_server_frame(&self.pending)?;
+        self.pending.drain(..used);
+        Some(frame)
     }
 
     /// Reads frames, answering nothing, until a data frame; panics on close.
@@ -346,7 +513,8 @@ impl RawClient {
         self.expect_eof();
     }
 
-    /// Expects the server to close TCP (after we stop sending).
+    /// Expects the server to close TCP (after we stop sending): frames may
+    /// come first, then `Ok(0)`. A read timeout or a reset fails the test.
     pub fn expect_eof(&mut self) {
         while self.read_frame().is_some() {}
     }
