@@ -245,7 +245,8 @@ fn a_client_that_has_sent_its_close_gets_no_broadcast() {
         assert_eq!(witness.read_message().payload, payload);
     }
     closer.send(&client_frame(true, CLOSE, &1000u16.to_be_bytes()));
-    server.wait_for_log(&format!("{closer_peer}: Open => Lingering"));
+    let closer_token = server.token_of(closer_peer);
+    server.wait_for_log(&format!("{closer_token}: Open => Lingering"));
     say(&mut speaker, &mut witness, "after your close");
     for seq in 0..BACKLOG {
         let message = closer.read_message();

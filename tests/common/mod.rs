@@ -83,6 +83,17 @@ impl ServerProcess {
         assert!(found, "log never said {needle:?}");
     }
 
+    /// The token the server gave the connection from `peer` (`Token(7)`), as
+    /// its `accepted` log line says: the session's own log lines name only that.
+    pub fn token_of(&self, peer: SocketAddr) -> String {
+        let needle = format!(" accepted {peer}");
+        self.wait_for_log(&needle);
+        let log = self.log();
+        let line = log.lines().find(|l| l.ends_with(&needle)).unwrap();
+        let token = line.split_whitespace().rev().nth(2).unwrap();
+        token.to_owned()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
