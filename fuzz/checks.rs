@@ -15,7 +15,7 @@ use miochat::config::Config;
 use miochat::error::ProtocolError;
 use miochat::frame::{MAX_CONTROL_PAYLOAD, Opcode};
 use miochat::handshake::{Request, accept_key, check_upgrade, find_head_end};
-use miochat::http::{Answer, answer};
+use miochat::http::{Answer, Status, answer};
 use miochat::message::{Decoded, MessageReader};
 
 /// The token the fuzzed server demands (`--token`).
@@ -103,7 +103,7 @@ pub fn check_handshake(data: &[u8]) {
         }
         Err(refusal) => check_refusal(refusal.status, refusal.reason),
     }
-    match answer(&request, &config, 7) {
+    match answer(&request, &config, &Status::default()) {
         Answer::Upgrade(upgrade) => {
             assert_eq!(
                 checked.as_ref().ok(),

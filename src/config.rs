@@ -14,10 +14,23 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `--max-message-bytes`: the largest message accepted (§10.4); larger ones get close 1009.
     pub max_message_bytes: usize,
-    /// `--max-buffered-bytes`: output a client may leave unread before it counts as a slow consumer.
+    /// `--max-buffered-bytes`: a client's own unsent output (pongs, echoes,
+    /// notices) before it stops being read; chat messages are not counted
+    /// here, they wait in the shared log.
     pub max_buffered_bytes: usize,
+    /// `--history-bytes`: the shared log's size: every chat message is stored once, here.
+    pub history_bytes: usize,
+    /// `--history-messages`: the most messages the shared log holds.
+    pub history_messages: usize,
+    /// `--stall-ms`: how long a reader may hold the full log (or its own
+    /// output stay over `--max-buffered-bytes`) before it is dropped as a slow consumer.
+    pub stall: Duration,
     /// `--max-connections`: TCP connections held at once; the next one gets 503.
     pub max_connections: usize,
+    /// `--send-buffer-bytes`: each connection's kernel send buffer (`SO_SNDBUF`).
+    /// Left alone, loopback send buffers grow to megabytes each, and N readers
+    /// that do not read would hold N times that in the kernel.
+    pub send_buffer_bytes: usize,
     /// `--heartbeat-ms`: how often each open connection is pinged (§5.5.2).
     pub heartbeat: Duration,
     /// `--handshake-timeout-ms`: how long a connection may take to finish its upgrade.
@@ -36,7 +49,11 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_message_bytes: 1 << 20,
             max_buffered_bytes: 1 << 20,
+            history_bytes: 16 << 20,
+            history_messages: 10_000,
+            stall: Duration::from_secs(5),
             max_connections: 10_000,
+            send_buffer_bytes: 128 * 1024,
             heartbeat: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
@@ -65,7 +82,11 @@ Usage: miochat [FLAGS]
 Flags:
   --addr ADDR                  listen address [default: {addr}]
   --max-message-bytes N        largest message accepted; larger ones get close 1009 [default: {msg}]
-  --max-buffered-bytes N       unsent output per client before it is dropped as a slow consumer [default: {buf}]
+  --max-buffered-bytes N       a client's own unsent output (pongs, echoes) before it is no longer read [default: {buf}]
+  --send-buffer-bytes N        each connection's kernel send buffer (SO_SNDBUF) [default: {sndbuf}]
+  --history-bytes N            size of the shared message log; replays come from it [default: {hbytes}]
+  --history-messages N         most messages the shared log holds [default: {hmsgs}]
+  --stall-ms MS                a reader that holds the full log (or its output) this long is dropped [default: {stall}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
   --heartbeat-ms MS            ping interval; a client silent for one to two intervals is dropped [default: {hb}]
   --handshake-timeout-ms MS    time allowed to complete the upgrade [default: {hs}]
@@ -80,6 +101,10 @@ Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness eve
         addr = d.addr,
         msg = d.max_message_bytes,
         buf = d.max_buffered_bytes,
+        hbytes = d.history_bytes,
+        sndbuf = d.send_buffer_bytes,
+        hmsgs = d.history_messages,
+        stall = d.stall.as_millis(),
         conns = d.max_connections,
         hb = d.heartbeat.as_millis(),
         hs = d.handshake_timeout.as_millis(),
@@ -121,6 +146,10 @@ impl Config {
                     config.max_buffered_bytes = parse_positive(&flag, &value)?
                 }
                 "--max-connections" => config.max_connections = parse_positive(&flag, &value)?,
+                "--history-bytes" => config.history_bytes = parse_positive(&flag, &value)?,
+                "--send-buffer-bytes" => config.send_buffer_bytes = parse_positive(&flag, &value)?,
+                "--history-messages" => config.history_messages = parse_positive(&flag, &value)?,
+                "--stall-ms" => config.stall = millis(&flag, &value)?,
                 "--heartbeat-ms" => config.heartbeat = millis(&flag, &value)?,
                 "--handshake-timeout-ms" => config.handshake_timeout = millis(&flag, &value)?,
                 "--close-timeout-ms" => config.close_timeout = millis(&flag, &value)?,
@@ -181,6 +210,14 @@ mod tests {
             "20",
             "--max-connections",
             "3",
+            "--history-bytes",
+            "4000",
+            "--send-buffer-bytes",
+            "8192",
+            "--history-messages",
+            "40",
+            "--stall-ms",
+            "700",
             "--heartbeat-ms",
             "200",
             "--handshake-timeout-ms",
@@ -204,6 +241,9 @@ mod tests {
             ),
             (10, 20, 3)
         );
+        assert_eq!((config.history_bytes, config.history_messages), (4000, 40));
+        assert_eq!(config.send_buffer_bytes, 8192);
+        assert_eq!(config.stall, Duration::from_millis(700));
         assert_eq!(config.heartbeat, Duration::from_millis(200));
         assert_eq!(config.handshake_timeout, Duration::from_millis(300));
         assert_eq!(config.close_timeout, Duration::from_millis(400));
@@ -240,6 +280,10 @@ mod tests {
             "--max-message-bytes",
             "--max-buffered-bytes",
             "--max-connections",
+            "--history-bytes",
+            "--history-messages",
+            "--stall-ms",
+            "--send-buffer-bytes",
             "--heartbeat-ms",
             "--handshake-timeout-ms",
             "--close-timeout-ms",

@@ -7,7 +7,7 @@
 //! session, and [`Connection::flush`] moves the session's output to the
 //! socket. Nothing else here reads or writes (notes/01-readiness.md#the-session).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
@@ -15,7 +15,9 @@ use log::trace;
 use mio::Token;
 use mio::net::TcpStream;
 
-use crate::session::Session;
+use crate::config::Config;
+use crate::history::{History, Reader};
+use crate::session::{ConnState, Session};
 use crate::timer::TimerHandle;
 
 /// Reads per connection per loop turn, so one flooding client cannot starve
@@ -27,6 +29,21 @@ pub const READS_PER_TURN: usize = 4;
 /// Frames at least this big skip the session's queue when nothing is queued
 /// before them (see `Connection::write_through`).
 pub const WRITE_THROUGH_BYTES: usize = 64 * 1024;
+
+/// Frames gathered into one vectored write at most.
+const WRITE_SLICES: usize = 64;
+
+/// Why the loop stopped decoding a connection's input with some still
+/// unread or undecoded: it is not read again until the hold is lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// It used its share of this turn (messages or bytes): next turn.
+    Budget,
+    /// The shared log is full: when readers have freed room.
+    LogFull,
+    /// Its own output is over `--max-buffered-bytes`: when that drains.
+    OutputFull,
+}
 
 /// How a round of reading ended.
 #[derive(Debug)]
@@ -60,6 +77,16 @@ pub struct Connection {
     pub peer: SocketAddr,
     /// The protocol: state, buffers, close handshake, heartbeat.
     pub session: Session,
+    /// Its place in the shared log, while it is an open chat connection.
+    pub reader: Option<Reader>,
+    /// `?name=`, or `None` for `guest-<token>`.
+    pub name: Option<Box<str>>,
+    /// Why its input is not being read now, if it is not.
+    pub hold: Option<Hold>,
+    /// The socket said FIN while input was held: acted on once that input is.
+    pub fin_deferred: bool,
+    /// On the list of caught-up readers, flushed when the log grows.
+    pub waiting_for_log: bool,
     /// The one timer this connection has, and the deadline it was armed for;
     /// when `session.poll_at` moves, the timer is re-armed.
     pub timer: Option<(TimerHandle, Instant)>,
@@ -82,6 +109,11 @@ impl Connection {
             socket,
             peer,
             session: Session::new(token.0, now),
+            reader: None,
+            name: None,
+            hold: None,
+            fin_deferred: false,
+            waiting_for_log: false,
             timer: None,
             write_blocked: false,
             writable_registered: false,
@@ -125,40 +157,107 @@ impl Connection {
         ReadOutcome::BudgetSpent
     }
 
-    /// Writes the session's output until it is all written or the socket
-    /// would block; then, if the session wants it, sends FIN.
-    pub fn flush(&mut self, now: Instant) -> FlushOutcome {
-        while !self.session.output().is_empty() {
-            match self.socket.write(self.session.output()) {
-                // Ok(0) on a non-empty buffer: the socket cannot take bytes any more.
-                Ok(0) => return FlushOutcome::Failed(io::ErrorKind::WriteZero.into()),
+    /// Writes until everything is written or the socket would block: first
+    /// the rest of a log frame begun earlier, then the session's own output,
+    /// then (while open) the log entries after the reader's position, many
+    /// frames per `writev`. Then, if the session wants it, sends FIN.
+    pub fn flush(&mut self, history: &mut History, config: &Config, now: Instant) -> FlushOutcome {
+        let start = self.reader.as_ref().map(|r| r.next);
+        let outcome = loop {
+            if let Some(reader) = &self.reader {
+                history.prepare(reader, WRITE_SLICES, now);
+            }
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let count = gather(&self.session, self.reader.as_ref(), history, &mut slices);
+            if count == 0 {
+                // Nothing to write, but the reader may stand before its own
+                // messages (plain: skipped): move it past them.
+                self.consume(history, 0, config, now);
+                break FlushOutcome::Done;
+            }
+            let total: usize = slices[..count].iter().map(|s| s.len()).sum();
+            match self.socket.write_vectored(&slices[..count]) {
+                // Ok(0) with bytes to write: the socket cannot take bytes any more.
+                Ok(0) => break FlushOutcome::Failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    let partial = n < self.session.output().len();
-                    self.session.wrote(n, now);
+                    trace!("{:?} wrote {n} bytes", self.token);
+                    self.consume(history, n, config, now);
                     // The rule is "write until `WouldBlock`". The shortcut: a
-                    // partial write means the send buffer is full, and the next
+                    // short write means the send buffer is full, and the next
                     // write would only say so; wait for `WRITABLE` now.
-                    if partial {
-                        self.write_blocked = true;
-                        return FlushOutcome::Blocked;
+                    if n < total {
+                        break FlushOutcome::Blocked;
                     }
                 }
                 // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_blocked = true;
-                    return FlushOutcome::Blocked;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break FlushOutcome::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return FlushOutcome::Failed(e),
+                Err(e) => break FlushOutcome::Failed(e),
             }
+        };
+        if let (Some(old), Some(reader)) = (start, &self.reader)
+            && reader.next != old
+        {
+            history.leave(old);
+            history.join(reader.next);
         }
-        self.write_blocked = false;
-        if self.session.wants_half_close() {
+        self.write_blocked = matches!(outcome, FlushOutcome::Blocked);
+        if matches!(outcome, FlushOutcome::Done) && self.session.wants_half_close() {
             // Our last bytes are out: FIN, and keep reading until the peer's.
             let _ = self.socket.shutdown(Shutdown::Write);
             self.session.half_closed();
         }
-        FlushOutcome::Done
+        outcome
+    }
+
+    /// Accounts for `n` bytes written, in the order `gather` laid them out.
+    fn consume(&mut self, history: &History, mut n: usize, config: &Config, now: Instant) {
+        if let Some(reader) = &mut self.reader
+            && reader.offset > 0
+            && let Some(frame) = history.get(reader.next).and_then(|e| reader.frame(e))
+        {
+            let left = frame.len() - reader.offset;
+            if n < left {
+                reader.offset += n;
+                return;
+            }
+            n -= left;
+            reader.next += 1;
+            reader.offset = 0;
+        }
+        let own = n.min(self.session.output().len());
+        if own > 0 {
+            self.session.wrote(own, config, now);
+            n -= own;
+        }
+        if !self.session.output().is_empty() || self.session.state() != ConnState::Open {
+            return;
+        }
+        let Some(reader) = &mut self.reader else {
+            return;
+        };
+        // Whole frames, then part of one; own messages skipped (plain) cost nothing.
+        while let Some(entry) = history.get(reader.next)
+            && let Some(frame) = reader.frame(entry)
+        {
+            let len = frame.len();
+            if n < len {
+                reader.offset = n;
+                return;
+            }
+            n -= len;
+            reader.next += 1;
+        }
+    }
+
+    /// One write of what a closed session still holds (a Close 1008 for a
+    /// slow consumer), unless a log frame was cut mid-write: then a Close
+    /// would be read as part of its payload. Never waited on.
+    pub fn say_last_words(&mut self) {
+        let mid_frame = self.reader.as_ref().is_some_and(|r| r.offset > 0);
+        if !mid_frame && !self.session.output().is_empty() {
+            let _ = self.socket.write(self.session.output());
+        }
     }
 
     /// Writes a large frame straight to the socket if nothing is queued
@@ -184,6 +283,49 @@ impl Connection {
             Err(_) => frame,
         }
     }
+}
+
+/// Fills `slices` in the order the bytes must go out; returns how many.
+fn gather<'a>(
+    session: &'a Session,
+    reader: Option<&'a Reader>,
+    history: &'a History,
+    slices: &mut [IoSlice<'a>],
+) -> usize {
+    let mut count = 0;
+    let mut next = reader.map(|r| r.next);
+    // A log frame cut by an earlier short write is finished first.
+    if let Some(reader) = reader
+        && reader.offset > 0
+        && let Some(entry) = history.get(reader.next)
+        && let Some(frame) = reader.frame(entry)
+    {
+        slices[count] = IoSlice::new(&frame[reader.offset..]);
+        count += 1;
+        next = Some(reader.next + 1);
+    }
+    if !session.output().is_empty() {
+        slices[count] = IoSlice::new(session.output());
+        count += 1;
+    }
+    // After a Close, no more data frames (§5.5.1).
+    let (Some(reader), Some(mut id)) = (reader, next) else {
+        return count;
+    };
+    if session.state() != ConnState::Open {
+        return count;
+    }
+    while count < slices.len()
+        && let Some(entry) = history.get(id)
+        && let Some(frame) = reader.frame(entry)
+    {
+        if !frame.is_empty() {
+            slices[count] = IoSlice::new(frame);
+            count += 1;
+        }
+        id += 1;
+    }
+    count
 }
 
 #[cfg(test)]
@@ -259,7 +401,9 @@ mod tests {
         let (mut conn, mut client) = pair();
         let now = Instant::now();
         conn.session.answer(b"HTTP/1.1 404 Not Found\r\n\r\n", now);
-        assert!(matches!(conn.flush(now), FlushOutcome::Done));
+        let mut history = History::new("e".into(), 1000, 10);
+        let flushed = conn.flush(&mut history, &Config::default(), now);
+        assert!(matches!(flushed, FlushOutcome::Done));
         let mut answer = Vec::new();
         client
             .set_read_timeout(Some(Duration::from_secs(10)))

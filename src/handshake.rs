@@ -171,11 +171,26 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// An accepted upgrade: where it goes and the `Sec-WebSocket-Accept` value.
+/// An accepted upgrade: where it goes, the `Sec-WebSocket-Accept` value,
+/// and what a chat client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
     pub endpoint: Endpoint,
     pub accept: String,
+    pub chat: ChatOptions,
+}
+
+/// What a chat client may ask for besides the upgrade (notes/09-shared-log.md#miochat-v1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatOptions {
+    /// It offered the `miochat.v1` subprotocol: JSON objects with ids, and resume.
+    pub v1: bool,
+    /// `?name=`: how the others see it; `None` means `guest-<n>`.
+    pub name: Option<String>,
+    /// `?since=N`: the last id it saw, to resume after (`miochat.v1` only).
+    pub since: Option<u64>,
+    /// `?epoch=E`: the epoch that id belongs to; `None` means the current one.
+    pub epoch: Option<String>,
 }
 
 /// Applies the rules of §4.2.1 to a GET for a WebSocket endpoint, in the order
@@ -198,9 +213,42 @@ pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refu
     check_upgrade_headers(request)?;
     let key = check_key(request)?;
     check_policy(request, host, config)?;
+    let chat = match endpoint {
+        Endpoint::Chat => check_chat_options(request)?,
+        Endpoint::Echo => ChatOptions::default(),
+    };
     Ok(Upgrade {
         endpoint,
         accept: accept_key(key),
+        chat,
+    })
+}
+
+/// The subprotocol (§4.2.2 item 5.4: the server picks one the client
+/// offered, or none), the name and the resume point.
+fn check_chat_options(request: &Request) -> Result<ChatOptions, Refusal> {
+    let v1 = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
+        .flat_map(|(_, v)| v.split(','))
+        .any(|offered| offered.trim() == crate::v1::SUBPROTOCOL);
+    let name = request.query_param("name");
+    if let Some(name) = &name {
+        crate::v1::check_name(name).map_err(|reason| refuse(400, reason))?;
+    }
+    let since = match request.query_param("since") {
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| refuse(400, "since must be a whole number"))?,
+        ),
+        None => None,
+    };
+    Ok(ChatOptions {
+        v1,
+        name,
+        since,
+        epoch: request.query_param("epoch"),
     })
 }
 
@@ -385,9 +433,43 @@ mod tests {
             upgrade,
             Upgrade {
                 endpoint: Endpoint::Chat,
-                accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into()
+                accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+                chat: ChatOptions::default(),
             }
         );
+    }
+
+    #[test]
+    fn a_chat_client_may_ask_for_v1_a_name_and_a_resume_point() {
+        let request = RFC_REQUEST
+            .replace("GET /chat ", "GET /chat?name=ann%20b&since=41&epoch=e7 ")
+            .replace(
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Protocol: chat, miochat.v1\r\n\r\n",
+            );
+        let upgrade = check(&request, &Config::default()).unwrap();
+        assert_eq!(
+            upgrade.chat,
+            ChatOptions {
+                v1: true,
+                name: Some("ann b".into()),
+                since: Some(41),
+                epoch: Some("e7".into()),
+            }
+        );
+        // Only unknown subprotocols: none is picked (§4.2.2), and no refusal.
+        let other =
+            RFC_REQUEST.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: Miochat.V1\r\n\r\n");
+        assert!(!check(&other, &Config::default()).unwrap().chat.v1);
+        for (query, reason) in [
+            ("?name=", "name must be 1 to 32 characters"),
+            ("?name=%07", "name must not contain control characters"),
+            ("?since=x", "since must be a whole number"),
+        ] {
+            let request = RFC_REQUEST.replace("GET /chat ", &format!("GET /chat{query} "));
+            let refusal = check(&request, &Config::default()).unwrap_err();
+            assert_eq!((refusal.status, refusal.reason), (400, reason), "{query}");
+        }
     }
 
     #[test]

@@ -37,9 +37,30 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
     ),
 ];
 
-/// Decides what a request gets. `open` is the number of open WebSocket connections.
-pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
-    match decide(request, config, open) {
+/// What `GET /status` reports: the loop fills it in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Open WebSocket connections.
+    pub connections: usize,
+    /// The newest id in the shared log (0: nothing said yet).
+    pub last_id: u64,
+    /// Messages and bytes the shared log holds.
+    pub history_messages: usize,
+    pub history_bytes: usize,
+}
+
+impl Status {
+    fn json(&self) -> String {
+        format!(
+            "{{\"connections\": {}, \"last_id\": {}, \"history\": {{\"messages\": {}, \"bytes\": {}}}}}\n",
+            self.connections, self.last_id, self.history_messages, self.history_bytes
+        )
+    }
+}
+
+/// Decides what a request gets.
+pub fn answer(request: &Request, config: &Config, status: &Status) -> Answer {
+    match decide(request, config, status) {
         // RFC 9110 §9.3.2 and RFC 9112 §6.3: the answer to HEAD is the answer
         // to GET without its content, refusals included.
         Answer::Http(mut bytes) if request.method == "HEAD" => {
@@ -55,7 +76,7 @@ pub fn answer(request: &Request, config: &Config, open: usize) -> Answer {
 }
 
 /// The answer as if every request were a GET: an upgrade or a full response.
-fn decide(request: &Request, config: &Config, open: usize) -> Answer {
+fn decide(request: &Request, config: &Config, status: &Status) -> Answer {
     // A request that asks for a WebSocket, or one for a path only WebSockets live at,
     // goes through every rule of §4.2.1 so a broken client hears what it got wrong.
     if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
@@ -72,7 +93,7 @@ fn decide(request: &Request, config: &Config, open: usize) -> Answer {
         }));
     }
     if request.path == "/status" {
-        let body = format!("{{\"connections\": {open}}}\n");
+        let body = status.json();
         return Answer::Http(response(200, "application/json", body.as_bytes(), &[]));
     }
     Answer::Http(
@@ -105,10 +126,14 @@ pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
     )
 }
 
-/// §4.2.2 item 5: the server's opening handshake.
-pub fn switching_protocols(accept: &str) -> Vec<u8> {
+/// §4.2.2 item 5: the server's opening handshake, with the subprotocol it
+/// picked, if any (item 5.4: only one the client offered).
+pub fn switching_protocols(accept: &str, subprotocol: Option<&str>) -> Vec<u8> {
+    let protocol = subprotocol
+        .map(|name| format!("Sec-WebSocket-Protocol: {name}\r\n"))
+        .unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
     )
     .into_bytes()
 }
@@ -153,7 +178,12 @@ mod tests {
         answer(
             &Request::parse(head.as_bytes()).unwrap(),
             &Config::default(),
-            3,
+            &Status {
+                connections: 3,
+                last_id: 12,
+                history_messages: 5,
+                history_bytes: 300,
+            },
         )
     }
 
@@ -176,7 +206,9 @@ mod tests {
     fn status_reports_open_connections_as_json() {
         let status = http_text(answer_to("GET /status HTTP/1.1\r\n\r\n"));
         assert!(status.contains("Content-Type: application/json"));
-        assert!(status.ends_with("\r\n\r\n{\"connections\": 3}\n"));
+        assert!(status.ends_with(
+            "\r\n\r\n{\"connections\": 3, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n"
+        ));
     }
 
     #[test]
@@ -224,7 +256,8 @@ mod tests {
 
     #[test]
     fn the_101_carries_the_accept_key() {
-        let text = String::from_utf8(switching_protocols("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")).unwrap();
+        let text =
+            String::from_utf8(switching_protocols("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", None)).unwrap();
         assert_eq!(
             text,
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"

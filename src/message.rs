@@ -51,15 +51,21 @@ impl Message {
         Message { opcode, frame }
     }
 
-    /// The payload: the frame without its header (§5.2: 2, 4 or 10 bytes).
+    /// The payload: the frame without its header.
     pub fn payload(&self) -> &[u8] {
-        let header_len = match self.frame[1] & 0x7F {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        };
-        &self.frame[header_len..]
+        server_frame_payload(&self.frame)
     }
+}
+
+/// The payload of an unmasked server frame: the frame without its header
+/// (§5.2: 2, 4 or 10 bytes, by the 7-bit length).
+pub fn server_frame_payload(frame: &[u8]) -> &[u8] {
+    let header_len = match frame[1] & 0x7F {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    &frame[header_len..]
 }
 
 impl std::fmt::Debug for Message {

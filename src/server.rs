@@ -30,12 +30,14 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 mod bookkeeping;
+mod flow;
 mod incoming;
 mod outgoing;
 mod timeouts;
 
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::history::History;
 use crate::limits::SpareDescriptor;
 use crate::session::Ending;
 use bookkeeping::Books;
@@ -68,6 +70,8 @@ pub struct Server {
     next_token: usize,
     /// The loop's records: timers, the flush, backlog and closed lists, counts.
     books: Books,
+    /// The shared message log every chat reader writes from.
+    history: History,
     /// Scratch space every `read` lands in before the session takes it.
     read_scratch: Vec<u8>,
     /// A reserved descriptor for running out of descriptors (see limits.rs).
@@ -87,6 +91,7 @@ impl Server {
         // self-pipe trick): the only async-signal-safe way to wake `poll`. The
         // pipe's read end is registered like any socket.
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let history = History::new(new_epoch(), config.history_bytes, config.history_messages);
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         Ok(Server {
@@ -98,6 +103,7 @@ impl Server {
             connections: HashMap::new(),
             next_token: FIRST_CLIENT,
             books: Books::new(Instant::now()),
+            history,
             read_scratch: vec![0; READ_CHUNK],
             spare: SpareDescriptor::reserve(),
             shutting_down: false,
@@ -124,10 +130,7 @@ impl Server {
     /// One turn of the loop (see the file comment for the steps).
     pub fn turn(&mut self) -> io::Result<()> {
         // 1. Sleep no longer than the next timer; not at all if reads are backlogged.
-        let timeout = match self.books.read_backlog.is_empty() {
-            true => self.books.timers.next_timeout(Instant::now()),
-            false => Some(Duration::ZERO),
-        };
+        let timeout = self.poll_timeout(Instant::now());
         // 2. Wait for readiness.
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -149,9 +152,23 @@ impl Server {
         self.fire_timers(now);
         // 6. One flush per connection that has output.
         self.flush_pending(now);
-        // 7. Remove what closed.
+        // 7. Remove what closed; senders wait no more if that made room.
         self.retire_closed(now);
+        self.resume_paused_senders(now);
         Ok(())
+    }
+
+    /// Step 1: until the first timer (a connection's, or the log's stall
+    /// deadline); zero while reads are backlogged.
+    fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
+        if !self.books.read_backlog.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let timer = self.books.timers.next_timeout(now);
+        match (timer, self.stall_timeout(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Step 3: each event goes to its handler. `events` is moved out so
@@ -191,7 +208,7 @@ impl Server {
             let Some(listener) = &self.listener else {
                 return;
             };
-            let (mut socket, peer) = match listener.accept() {
+            let (socket, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -208,31 +225,40 @@ impl Server {
                 }
             };
             self.spare.recovered();
-            if self.connections.len() >= self.config.max_connections {
-                warn!(
-                    "{peer} refused: {} connections is the limit",
-                    self.config.max_connections
-                );
-                crate::limits::refuse_busy(socket);
-                continue;
-            }
-            // Small frames are sent as soon as they are written (latency over batching).
-            let _ = socket.set_nodelay(true);
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut socket, token, Interest::READABLE)
-            {
-                warn!("{peer}: register failed: {e}");
-                continue;
-            }
-            debug!("{token:?} accepted {peer}");
-            let conn = Connection::new(token, socket, peer, now);
-            self.connections.insert(token, conn);
-            self.follow_up(token, now);
+            self.admit(socket, peer, now);
         }
+    }
+
+    /// A new TCP connection: refused with 503 at `--max-connections`,
+    /// otherwise given a token, registered and handed a session.
+    fn admit(&mut self, mut socket: mio::net::TcpStream, peer: std::net::SocketAddr, now: Instant) {
+        if self.connections.len() >= self.config.max_connections {
+            warn!(
+                "{peer} refused: {} connections is the limit",
+                self.config.max_connections
+            );
+            crate::limits::refuse_busy(socket);
+            return;
+        }
+        // Small frames are sent as soon as they are written (latency over batching).
+        let _ = socket.set_nodelay(true);
+        // A fixed send buffer: what a reader that does not read can make
+        // the kernel hold is then bounded per connection (notes/09-shared-log.md#kernel-memory).
+        let _ = socket2::SockRef::from(&socket).set_send_buffer_size(self.config.send_buffer_bytes);
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE)
+        {
+            warn!("{peer}: register failed: {e}");
+            return;
+        }
+        debug!("{token:?} accepted {peer}");
+        self.connections
+            .insert(token, Connection::new(token, socket, peer, now));
+        self.follow_up(token, now);
     }
 
     // ---- shutting down ----
@@ -259,10 +285,25 @@ impl Server {
         }
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
-            if let Some(conn) = self.connections.get_mut(&token) {
+            if let Some(conn) = self.connections.get_mut(&token)
+                && conn.session.state() != crate::session::ConnState::Closed
+            {
                 conn.session.end(Ending::ShuttingDown, now);
                 self.follow_up(token, now);
             }
         }
     }
+}
+
+/// A random epoch for the log: ids from another run of the server (or
+/// another server) then never match. `RandomState` is seeded from the OS.
+fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let since_1970 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(since_1970.as_nanos());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }

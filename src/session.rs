@@ -142,8 +142,16 @@ pub struct Session {
     reader: MessageReader,
     /// Bytes encoded but not yet written.
     write_buf: Vec<u8>,
-    /// A Ping was sent and nothing has been heard since (§5.5.2).
+    /// A Ping was sent and no byte has been heard since (§5.5.2).
     awaiting_pong: bool,
+    /// The loop is not reading this peer for now (its output or the shared
+    /// log is full): silence then proves nothing, and the heartbeat waits.
+    input_held: bool,
+    /// The last write stopped inside the queued bytes, perhaps mid-frame:
+    /// no Close frame may be slipped in front of the rest.
+    write_partial: bool,
+    /// Since when the queued output has been over `--max-buffered-bytes`.
+    output_full_since: Option<Instant>,
     /// The peer sent FIN.
     peer_finished: bool,
     /// We sent FIN (Lingering, after the last bytes went out).
@@ -166,6 +174,9 @@ impl Session {
             reader: MessageReader::default(),
             write_buf: Vec::new(),
             awaiting_pong: false,
+            input_held: false,
+            write_partial: false,
+            output_full_since: None,
             peer_finished: false,
             half_closed: false,
             since: now,
@@ -201,10 +212,18 @@ impl Session {
     /// queued (Lingering) or the connection is over, input is only drained
     /// from the socket, never kept.
     pub fn receive(&mut self, bytes: &[u8]) {
+        // Liveness counts bytes, not frames: a peer in the middle of sending
+        // one large frame is alive, though no frame has completed (§5.5.2).
+        self.awaiting_pong = false;
         if matches!(self.state, ConnState::Lingering | ConnState::Closed) {
             return;
         }
         self.read_buf.extend_from_slice(bytes);
+    }
+
+    /// The loop stops (or starts again) reading this peer.
+    pub fn hold_input(&mut self, held: bool) {
+        self.input_held = held;
     }
 
     /// The peer closed its side (a read returned 0).
@@ -224,9 +243,9 @@ impl Session {
     pub fn next_event(&mut self, config: &Config, now: Instant) -> Option<Event> {
         match self.state {
             ConnState::Handshaking => self.take_request_head(now).map(Event::Request),
-            ConnState::Open | ConnState::Closing => self
-                .next_message(config.max_message_bytes, now)
-                .map(Event::Message),
+            ConnState::Open | ConnState::Closing => {
+                self.next_message(config, now).map(Event::Message)
+            }
             ConnState::Lingering | ConnState::Closed => None,
         }
     }
@@ -261,16 +280,15 @@ impl Session {
     /// Decodes frames until a data message is complete or more bytes are
     /// needed (`None`). Control frames are answered here (§5.5); a broken
     /// rule fails the connection.
-    fn next_message(&mut self, max_message: usize, now: Instant) -> Option<Message> {
+    fn next_message(&mut self, config: &Config, now: Instant) -> Option<Message> {
         while matches!(self.state, ConnState::Open | ConnState::Closing) {
-            let decoded = self
-                .reader
-                .decode(&mut self.read_buf[self.read_pos..], max_message);
+            let decoded = self.reader.decode(
+                &mut self.read_buf[self.read_pos..],
+                config.max_message_bytes,
+            );
             let incoming = match decoded {
                 Ok(Some((incoming, used))) => {
                     self.read_pos += used;
-                    // §5.5.2-3 and our heartbeat: any frame shows the peer is alive.
-                    self.awaiting_pong = false;
                     incoming
                 }
                 Ok(None) => break,
@@ -279,7 +297,7 @@ impl Session {
                     break;
                 }
             };
-            if let Some(message) = self.on_frame(incoming, now) {
+            if let Some(message) = self.on_frame(incoming, config, now) {
                 return Some(message);
             }
         }
@@ -288,7 +306,12 @@ impl Session {
     }
 
     /// Acts on one decoded frame; a completed message is handed back.
-    fn on_frame(&mut self, incoming: Option<Decoded>, now: Instant) -> Option<Message> {
+    fn on_frame(
+        &mut self,
+        incoming: Option<Decoded>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Message> {
         let open = self.state == ConnState::Open;
         match incoming {
             // A fragment that did not finish its message.
@@ -305,6 +328,7 @@ impl Session {
                     payload.as_bytes(),
                     None,
                 );
+                self.track_output(config, now);
                 None
             }
             Some(Decoded::Ping(_) | Decoded::Pong) => None,
@@ -361,30 +385,26 @@ impl Session {
         encode_frame(&mut self.write_buf, true, opcode, payload, None);
     }
 
-    /// Queues a data frame someone else's message became, unless this peer
-    /// is too far behind already. The check comes before the append, so one
-    /// message always fits and memory stays under the limit + one message
-    /// (notes/04-broadcast.md#slow-consumers). Returns false if it was dropped.
-    pub fn queue_data(&mut self, frame: &[u8], config: &Config, now: Instant) -> bool {
-        if !self.enforce_output_limit(config, now) {
-            return false;
-        }
+    /// Queues a data frame (an `/echo` reply). The loop stops decoding
+    /// while `output_full`, so the queue exceeds the limit by one message at most.
+    pub fn queue_data(&mut self, frame: &[u8], config: &Config, now: Instant) {
         self.write_buf.extend_from_slice(frame);
-        true
+        self.track_output(config, now);
     }
 
-    /// A peer whose unsent output is over `--max-buffered-bytes` is not
-    /// reading: drop it rather than grow without bound. Returns false if it was dropped.
-    pub fn enforce_output_limit(&mut self, config: &Config, now: Instant) -> bool {
-        if self.state == ConnState::Open && self.write_buf.len() > config.max_buffered_bytes {
-            log::warn!(
-                "Token({}) is a slow consumer: {} bytes unsent; dropping it",
-                self.id,
-                self.write_buf.len()
-            );
-            self.end(Ending::SlowConsumer, now);
+    /// Whether the queued output is over `--max-buffered-bytes`: then the
+    /// loop stops reading this peer, whose own requests (pings, echoes) fill it.
+    pub fn output_full(&self, config: &Config) -> bool {
+        self.write_buf.len() > config.max_buffered_bytes
+    }
+
+    /// Notes when the output went over the limit, or came back under it.
+    fn track_output(&mut self, config: &Config, now: Instant) {
+        match (self.output_full(config), self.output_full_since) {
+            (true, None) => self.output_full_since = Some(now),
+            (false, Some(_)) => self.output_full_since = None,
+            _ => {}
         }
-        self.state != ConnState::Closed
     }
 
     /// Everything queued and not yet written.
@@ -393,9 +413,11 @@ impl Session {
     }
 
     /// The loop wrote the first `n` bytes of `output()`.
-    pub fn wrote(&mut self, n: usize, now: Instant) {
+    pub fn wrote(&mut self, n: usize, config: &Config, now: Instant) {
         trace!("Token({}) wrote {n} bytes", self.id);
         self.write_buf.drain(..n);
+        self.write_partial = !self.write_buf.is_empty();
+        self.track_output(config, now);
         if !self.write_buf.is_empty() {
             return;
         }
@@ -418,28 +440,48 @@ impl Session {
 
     // ---- time ----
 
-    /// When this session next needs `on_time`: the handshake, heartbeat or close timeout.
+    /// When this session next needs `on_time`: the handshake, heartbeat or
+    /// close timeout, or the end of the grace its unread output gets.
     pub fn poll_at(&self, config: &Config) -> Option<Instant> {
-        let wait = match self.state {
-            ConnState::Handshaking => config.handshake_timeout,
-            ConnState::Open => config.heartbeat,
-            ConnState::Closing | ConnState::Lingering => config.close_timeout,
-            ConnState::Closed => return None,
-        };
-        Some(self.since + wait)
+        let state_due = self.since + self.state_timeout(config)?;
+        let output_due = self.output_full_since.map(|since| since + config.stall);
+        Some(output_due.map_or(state_due, |due| due.min(state_due)))
+    }
+
+    /// How long the current state may last before `on_time` acts.
+    fn state_timeout(&self, config: &Config) -> Option<std::time::Duration> {
+        match self.state {
+            ConnState::Handshaking => Some(config.handshake_timeout),
+            ConnState::Open => Some(config.heartbeat),
+            ConnState::Closing | ConnState::Lingering => Some(config.close_timeout),
+            ConnState::Closed => None,
+        }
     }
 
     /// The time has come (or not yet: then nothing happens).
     pub fn on_time(&mut self, config: &Config, now: Instant) {
-        if self.poll_at(config).is_none_or(|due| now < due) {
+        let Some(timeout) = self.state_timeout(config) else {
+            return;
+        };
+        if self
+            .output_full_since
+            .is_some_and(|since| now >= since + config.stall)
+        {
+            // Its output has stayed over the limit for `--stall-ms`: it does not read.
+            return self.end(Ending::SlowConsumer, now);
+        }
+        if now < self.since + timeout {
             return;
         }
         match self.state {
             ConnState::Handshaking => self.end(Ending::HandshakeTimedOut, now),
             // Silent for a whole interval after our Ping: the peer is gone.
-            ConnState::Open if self.awaiting_pong => self.end(Ending::NoPong, now),
+            // Unless the loop stopped reading it: then we cannot know.
+            ConnState::Open if self.awaiting_pong && !self.input_held => {
+                self.end(Ending::NoPong, now)
+            }
             ConnState::Open => {
-                // §5.5.2: a Ping; the Pong (or any frame) clears `awaiting_pong`.
+                // §5.5.2: a Ping; the Pong (or any byte) clears `awaiting_pong`.
                 self.send(Opcode::Ping, b"");
                 self.awaiting_pong = true;
                 self.since = now;
@@ -455,13 +497,21 @@ impl Session {
     /// the ending calls for, and moves to the state that follows. Every
     /// ending, whatever its cause, passes through here.
     pub fn end(&mut self, ending: Ending, now: Instant) {
-        if self.state == ConnState::Closed {
+        // Over already, or (shutdown) already saying its last words.
+        let closing = matches!(self.state, ConnState::Closing | ConnState::Lingering);
+        if self.state == ConnState::Closed || (closing && ending == Ending::ShuttingDown) {
             return;
         }
         if self.ending.is_none() {
             self.ending = Some(Box::new(ending.record()));
         }
-        let next = match (&ending, self.state) {
+        let next = self.last_words(&ending, now);
+        self.set_state(next, now);
+    }
+
+    /// What an ending sends before the connection goes, and the state that follows.
+    fn last_words(&mut self, ending: &Ending, now: Instant) -> ConnState {
+        match (ending, self.state) {
             // §7.1.1: both Close frames have passed (or the peer broke a rule
             // after ours): the server closes TCP first.
             (Ending::PeerClosed(_) | Ending::Failed(_), ConnState::Closing) => ConnState::Closed,
@@ -478,28 +528,34 @@ impl Session {
                 encode_close(&mut self.write_buf, error.close_code(), &error.to_string());
                 self.stop_reading()
             }
-            (Ending::ShuttingDown, ConnState::Handshaking) => {
-                self.refuse(503, "server shutting down", now)
-            }
             // §7.1.2: we close first and wait for the peer's Close.
             (Ending::ShuttingDown, ConnState::Open) => {
                 encode_close(&mut self.write_buf, 1001, "server shutting down");
                 ConnState::Closing
             }
-            (Ending::ShuttingDown, state) => state,
-            (Ending::HandshakeTimedOut, _) => {
-                self.refuse(408, "request head not completed in time", now)
+            (Ending::ShuttingDown | Ending::HandshakeTimedOut, ConnState::Handshaking) => {
+                let (status, reason) = match ending {
+                    Ending::ShuttingDown => (503, "server shutting down"),
+                    _ => (408, "request head not completed in time"),
+                };
+                self.refuse(status, reason, now)
             }
+            // Only a connection still handshaking can time out its handshake.
+            (Ending::ShuttingDown | Ending::HandshakeTimedOut, state) => state,
             (Ending::SlowConsumer, _) => {
-                // No Close frame: it would only queue behind everything unread.
+                // What it did not read is dropped; a Close 1008 takes its place,
+                // for the loop to try once, unless a frame was cut mid-write
+                // (a Close slipped in there would be read as its payload).
                 self.write_buf = Vec::new();
+                if !self.write_partial {
+                    encode_close(&mut self.write_buf, 1008, "slow consumer");
+                }
                 ConnState::Closed
             }
             (Ending::NoPong | Ending::CloseTimedOut | Ending::ConnectionLost, _) => {
                 ConnState::Closed
             }
-        };
-        self.set_state(next, now);
+        }
     }
 
     /// §1.4: the peer "MUST NOT send any more data" after a Close; whatever

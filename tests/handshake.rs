@@ -241,7 +241,12 @@ fn status_and_page_are_served_as_plain_http() {
         status.contains("Content-Type: application/json\r\n"),
         "{status}"
     );
-    assert!(status.ends_with("{\"connections\": 0}\n"), "{status}");
+    assert!(
+        status.ends_with(
+            "{\"connections\": 0, \"last_id\": 0, \"history\": {\"messages\": 0, \"bytes\": 0}}\n"
+        ),
+        "{status}"
+    );
 }
 
 // ---- security on the upgrade (token, Origin) ----

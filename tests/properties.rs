@@ -24,7 +24,7 @@ use proptest::sample::Index;
 use miochat::error::ProtocolError;
 use miochat::frame::{FrameHeader, MAX_HEADER_LEN, Opcode, apply_mask, encode_frame};
 use miochat::handshake::{Request, check_upgrade};
-use miochat::http::{Answer, answer};
+use miochat::http::{Answer, Status, answer};
 use miochat::message::{Decoded, Message, MessageReader};
 
 use checks::{ALLOWED_ORIGIN, TOKEN, fuzz_config};
@@ -697,7 +697,7 @@ proptest! {
         }
         let text = head(REQUEST_LINE, &headers);
         let request = Request::parse(text.as_bytes()).unwrap();
-        match answer(&request, &fuzz_config(), 0) {
+        match answer(&request, &fuzz_config(), &Status::default()) {
             Answer::Upgrade(upgrade) => prop_assert_eq!(upgrade.accept, RFC_ACCEPT),
             Answer::Http(bytes) => {
                 let why = format!("refused {text:?}: {}", String::from_utf8_lossy(&bytes));
@@ -839,7 +839,7 @@ fn odd_request_heads_get_their_exact_status() {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let got = match Request::parse(&bytes) {
             Err(refusal) => refusal.status,
-            Ok(request) => match answer(&request, &fuzz_config(), 0) {
+            Ok(request) => match answer(&request, &fuzz_config(), &Status::default()) {
                 Answer::Upgrade(_) => 101,
                 Answer::Http(response) => std::str::from_utf8(&response[9..12])
                     .unwrap()

@@ -15,7 +15,8 @@ use mio::{Interest, Registry, Token};
 
 use super::Server;
 use crate::config::Config;
-use crate::connection::Connection;
+use crate::connection::{Connection, Hold};
+use crate::history::History;
 use crate::session::{ConnState, Ending};
 use crate::timer::TimerWheel;
 
@@ -30,6 +31,14 @@ pub(super) struct Books {
     pub read_backlog: Vec<Token>,
     /// Connections that reached `Closed`, removed by `retire_closed`.
     pub closed_list: Vec<Token>,
+    /// Readers that have written the whole log and are not blocked: when
+    /// the log grows, each is flushed once at the end of the turn. This is
+    /// how appending stays O(1) whatever the number of readers.
+    pub waiting_readers: Vec<Token>,
+    /// The log grew this turn: the waiting readers have something to write.
+    pub log_grew: bool,
+    /// Chat senders not read while the log is full (`Hold::LogFull`).
+    pub paused_senders: Vec<Token>,
     /// Connections in `Open`: what `/status` reports.
     pub open_count: usize,
 }
@@ -41,6 +50,9 @@ impl Books {
             flush_list: Vec::new(),
             read_backlog: Vec::new(),
             closed_list: Vec::new(),
+            waiting_readers: Vec::new(),
+            log_grew: false,
+            paused_senders: Vec::new(),
             open_count: 0,
         }
     }
@@ -52,25 +64,47 @@ impl Books {
         conn: &mut Connection,
         registry: &Registry,
         config: &Config,
+        history: &mut History,
         now: Instant,
     ) {
-        self.limit_blocked_output(conn, config, now);
         update_interest(conn, registry, now);
         self.count_open(conn);
         self.arm_timer(conn, config);
         if conn.session.state() == ConnState::Closed {
             self.closed_list.push(conn.token);
-        } else {
-            self.schedule_flush(conn);
+            return;
+        }
+        leave_log_after_open(conn, history);
+        self.lift_output_hold(conn, config);
+        self.schedule_flush(conn, history);
+    }
+
+    /// Why the input is held now (or `None`): the session is told, since a
+    /// peer that is not read cannot be judged by its silence.
+    pub fn set_hold(&mut self, conn: &mut Connection, hold: Option<Hold>) {
+        if hold == Some(Hold::LogFull) && conn.hold != hold {
+            self.paused_senders.push(conn.token);
+        }
+        if hold == Some(Hold::Budget) {
+            self.backlog(conn);
+        }
+        conn.hold = hold;
+        conn.session.hold_input(hold.is_some());
+    }
+
+    /// Puts a connection on the read backlog: read (or decoded) again next turn.
+    pub fn backlog(&mut self, conn: &mut Connection) {
+        if !conn.in_read_backlog && conn.session.state() != ConnState::Closed {
+            conn.in_read_backlog = true;
+            self.read_backlog.push(conn.token);
         }
     }
 
-    /// Output that piles up while the socket is full (broadcasts, or pongs for
-    /// a ping flood) counts against `--max-buffered-bytes`. While the socket
-    /// takes everything, the flush at the end of the turn empties the queue.
-    fn limit_blocked_output(&mut self, conn: &mut Connection, config: &Config, now: Instant) {
-        if conn.write_blocked {
-            conn.session.enforce_output_limit(config, now);
+    /// A connection whose own output held its input: read it again once the
+    /// output is back under the limit.
+    fn lift_output_hold(&mut self, conn: &mut Connection, config: &Config) {
+        if conn.hold == Some(Hold::OutputFull) && !conn.session.output_full(config) {
+            self.set_hold(conn, Some(Hold::Budget));
         }
     }
 
@@ -103,12 +137,53 @@ impl Books {
 
     /// Output waits for the flush at the end of the turn, once per connection
     /// however many frames it got. A connection whose socket is full is
-    /// flushed by its `WRITABLE` event instead.
-    fn schedule_flush(&mut self, conn: &mut Connection) {
-        if !conn.session.output().is_empty() && !conn.queued_for_flush && !conn.write_blocked {
+    /// flushed by its `WRITABLE` event instead; a reader with nothing left to
+    /// write waits for the log to grow.
+    fn schedule_flush(&mut self, conn: &mut Connection, history: &History) {
+        if conn.queued_for_flush || conn.write_blocked {
+            return;
+        }
+        let log_pending = conn
+            .reader
+            .as_ref()
+            .is_some_and(|r| r.offset > 0 || r.next <= history.last_id());
+        if !conn.session.output().is_empty() || log_pending {
             conn.queued_for_flush = true;
             self.flush_list.push(conn.token);
+        } else if conn.reader.is_some() && !conn.waiting_for_log {
+            conn.waiting_for_log = true;
+            self.waiting_readers.push(conn.token);
         }
+    }
+
+    /// Step 6 begins here: if the log grew this turn, every waiting reader
+    /// has something to write.
+    pub fn wake_waiting_readers(
+        &mut self,
+        connections: &mut std::collections::HashMap<Token, Connection>,
+    ) {
+        if !std::mem::take(&mut self.log_grew) {
+            return;
+        }
+        for token in std::mem::take(&mut self.waiting_readers) {
+            if let Some(conn) = connections.get_mut(&token) {
+                conn.waiting_for_log = false;
+                if !conn.queued_for_flush && !conn.write_blocked {
+                    conn.queued_for_flush = true;
+                    self.flush_list.push(token);
+                }
+            }
+        }
+    }
+}
+
+/// A reader that left `Open` (its Close is queued) writes no more of the
+/// log, once any frame it had begun is finished (§5.5.1: nothing after a Close).
+fn leave_log_after_open(conn: &mut Connection, history: &mut History) {
+    if conn.session.state() != ConnState::Open
+        && let Some(reader) = conn.reader.take_if(|r| r.offset == 0)
+    {
+        history.leave(reader.next);
     }
 }
 
@@ -120,8 +195,9 @@ impl Books {
 /// is written by the end-of-turn flush first, and most of the time that is
 /// enough (notes/01-readiness.md#interest).
 fn update_interest(conn: &mut Connection, registry: &Registry, now: Instant) {
-    let wanted = conn.write_blocked && conn.session.state() != ConnState::Closed;
-    if wanted == conn.writable_registered {
+    let wanted = conn.write_blocked;
+    // A closed connection's socket is about to be dropped, which deregisters it.
+    if wanted == conn.writable_registered || conn.session.state() == ConnState::Closed {
         return;
     }
     let interest = match wanted {
@@ -141,8 +217,9 @@ impl Server {
     /// `Books::follow_up` for the connection with this token, if it is still here.
     pub(super) fn follow_up(&mut self, token: Token, now: Instant) {
         if let Some(conn) = self.connections.get_mut(&token) {
+            let registry = self.poll.registry();
             self.books
-                .follow_up(conn, self.poll.registry(), &self.config, now);
+                .follow_up(conn, registry, &self.config, &mut self.history, now);
         }
     }
 
@@ -154,7 +231,11 @@ impl Server {
         let closed = std::mem::take(&mut self.books.closed_list);
         for &token in &closed {
             // Dropping the socket closes it, which also removes it from epoll.
-            if let Some(conn) = self.connections.remove(&token) {
+            if let Some(mut conn) = self.connections.remove(&token) {
+                conn.say_last_words();
+                if let Some(reader) = conn.reader.take() {
+                    self.history.leave(reader.next);
+                }
                 self.log_departure(&conn);
             }
         }

@@ -1,10 +1,10 @@
 //! Bytes in: read a connection into its session, then act on what the
-//! session makes of them: answer a request head, deliver a message (to the
-//! other chat clients, or back on `/echo`).
+//! session makes of them: answer a request head, deliver a message (into the
+//! shared log for chat, back to the sender on `/echo`).
 //!
 //! These are `Server` methods kept in a file of their own so `server.rs` stays
 //! the loop; they share its fields. notes/04-broadcast.md follows a message
-//! from `on_readable` to `broadcast_from`.
+//! from `on_readable` to `append_to_history`.
 
 use std::time::Instant;
 
@@ -12,12 +12,20 @@ use log::{debug, info};
 use mio::Token;
 
 use super::{Server, WELCOME};
-use crate::connection::{Connection, ReadOutcome};
+use crate::connection::{Connection, Hold, ReadOutcome};
 use crate::frame::Opcode;
-use crate::handshake::{Endpoint, Request};
-use crate::http::{Answer, refusal_response, switching_protocols};
+use crate::handshake::{ChatOptions, Endpoint, Request};
+use crate::history::{Format, Reader};
+use crate::http::{Answer, Status, refusal_response, switching_protocols};
 use crate::message::Message;
 use crate::session::{ConnState, Ending, Event};
+use crate::v1;
+
+/// Messages one connection may deliver per turn, besides the byte budget
+/// (`READS_PER_TURN` reads): a 6-byte frame costs as much to fan out as a
+/// large one, so a flood of tiny frames is bounded in messages too
+/// (notes/04-broadcast.md#fairness).
+pub const MESSAGES_PER_TURN: usize = 64;
 
 impl Server {
     /// A readiness event said the socket has bytes, or that the peer left.
@@ -26,8 +34,10 @@ impl Server {
             return;
         };
         // A connection on the read backlog is read in step 4 of this turn;
-        // reading it here too would give it two shares in one turn.
-        if conn.session.state() == ConnState::Closed || conn.in_read_backlog {
+        // reading it here too would give it two shares in one turn. One whose
+        // input is held is read again when the hold is lifted.
+        if conn.session.state() == ConnState::Closed || conn.in_read_backlog || conn.hold.is_some()
+        {
             return;
         }
         self.read_and_act(token, !read_closed, now);
@@ -47,53 +57,70 @@ impl Server {
         }
     }
 
-    /// Reads one share, acts on what the session made of it, then on how
-    /// the read ended. What was read comes first: a message followed by FIN
-    /// must still be delivered.
+    /// Reads one share (unless input is held: then what was read is decoded
+    /// first), acts on what the session made of it, then on how the read
+    /// ended. What was read comes first: a message followed by FIN must
+    /// still be delivered.
     fn read_and_act(&mut self, token: Token, trust_short_reads: bool, now: Instant) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let outcome = conn.read_available(&mut self.read_scratch, trust_short_reads);
-        self.act_on_events(token, now);
+        let held_before = conn.hold.is_some();
+        let outcome =
+            (!held_before).then(|| conn.read_available(&mut self.read_scratch, trust_short_reads));
+        let hold = self.act_on_events(token, now);
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
+        self.books.set_hold(conn, hold);
         match outcome {
-            ReadOutcome::Drained => {}
-            ReadOutcome::BudgetSpent => {
-                if conn.session.state() != ConnState::Closed {
-                    conn.in_read_backlog = true;
-                    self.books.read_backlog.push(token);
-                }
-            }
-            ReadOutcome::PeerClosed => conn.session.receive_fin(now),
-            ReadOutcome::Failed(e) => {
+            Some(ReadOutcome::BudgetSpent) => self.books.backlog(conn),
+            // Bytes may have come while the input was held, with no new edge.
+            None if hold.is_none() => self.books.backlog(conn),
+            Some(ReadOutcome::PeerClosed) => conn.fin_deferred = true,
+            Some(ReadOutcome::Failed(e)) => {
                 debug!("{token:?} read failed: {e}");
                 conn.session.end(Ending::ConnectionLost, now);
             }
+            Some(ReadOutcome::Drained) | None => {}
+        }
+        if conn.fin_deferred && conn.hold.is_none() {
+            conn.fin_deferred = false;
+            conn.session.receive_fin(now);
         }
         self.follow_up(token, now);
     }
 
-    /// Takes every event the session has: request heads and messages.
-    fn act_on_events(&mut self, token: Token, now: Instant) {
-        loop {
-            let Some(conn) = self.connections.get_mut(&token) else {
-                return;
-            };
+    /// Takes the session's events, request heads and messages, up to this
+    /// turn's budget. Returns why it stopped early, if it did.
+    fn act_on_events(&mut self, token: Token, now: Instant) -> Option<Hold> {
+        for _ in 0..MESSAGES_PER_TURN {
+            let conn = self.connections.get_mut(&token)?;
+            if conn.session.output_full(&self.config) {
+                return Some(Hold::OutputFull);
+            }
+            if conn.reader.is_some() && !self.history.accepts() {
+                return Some(Hold::LogFull);
+            }
             match conn.session.next_event(&self.config, now) {
                 Some(Event::Request(head)) => self.answer_request(token, &head, now),
                 Some(Event::Message(message)) => self.deliver(token, message, now),
-                None => return,
+                None => return None,
             }
         }
+        Some(Hold::Budget)
     }
 
     /// A complete request head gets `101`, a page, `/status`, or a refusal.
     fn answer_request(&mut self, token: Token, head: &[u8], now: Instant) {
+        let status = Status {
+            connections: self.books.open_count,
+            last_id: self.history.last_id(),
+            history_messages: self.history.len(),
+            history_bytes: self.history.bytes(),
+        };
         let answer = match Request::parse(head) {
-            Ok(request) => crate::http::answer(&request, &self.config, self.books.open_count),
+            Ok(request) => crate::http::answer(&request, &self.config, &status),
             Err(refusal) => Answer::Http(refusal_response(refusal)),
         };
         let Some(conn) = self.connections.get_mut(&token) else {
@@ -109,12 +136,13 @@ impl Server {
                 conn.session.answer(&response, now);
             }
             Answer::Upgrade(upgrade) => {
-                let response = switching_protocols(&upgrade.accept);
+                let subprotocol = upgrade.chat.v1.then_some(v1::SUBPROTOCOL);
+                let response = switching_protocols(&upgrade.accept, subprotocol);
                 conn.session.upgrade(&response, upgrade.endpoint, now);
-                if upgrade.endpoint == Endpoint::Chat {
-                    conn.session.send(Opcode::Text, WELCOME.as_bytes());
-                }
                 let peer = conn.peer;
+                if upgrade.endpoint == Endpoint::Chat {
+                    self.join_chat(token, upgrade.chat);
+                }
                 self.follow_up(token, now);
                 info!(
                     "{peer} upgraded to {:?}; {} open",
@@ -124,7 +152,57 @@ impl Server {
         }
     }
 
-    /// A complete message: to the other chat clients, or back to its sender on `/echo`.
+    /// A new chat connection: its welcome, and its place in the log — live,
+    /// or (for a `miochat.v1` client resuming) just after the last id it
+    /// saw, or live after a `reset` when that history is gone.
+    fn join_chat(&mut self, token: Token, options: ChatOptions) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        conn.name = options.name.map(String::into_boxed_str);
+        let last_id = self.history.last_id();
+        let mut next = last_id + 1;
+        let format = match options.v1 {
+            true => Format::V1,
+            false => Format::Plain,
+        };
+        if format == Format::Plain {
+            conn.session.send(Opcode::Text, WELCOME.as_bytes());
+        } else {
+            let welcome = v1::welcome(self.history.epoch(), last_id, &display_name(conn));
+            conn.session.send(Opcode::Text, welcome.as_bytes());
+            if let Some(since) = options.since {
+                let epoch = options.epoch.as_deref().unwrap_or(self.history.epoch());
+                match self.history.resume_point(since, epoch) {
+                    Some(at) => {
+                        info!(
+                            "{} resumes after {since}: replaying {} entries",
+                            conn.peer,
+                            next - at
+                        );
+                        next = at;
+                    }
+                    None => {
+                        info!(
+                            "{} resumes after {since} (epoch {epoch:?}): history gone, reset",
+                            conn.peer
+                        );
+                        conn.session
+                            .send(Opcode::Text, v1::reset(last_id).as_bytes());
+                    }
+                }
+            }
+        }
+        self.history.join(next);
+        conn.reader = Some(Reader {
+            next,
+            offset: 0,
+            format,
+            token: token.0,
+        });
+    }
+
+    /// A complete message: into the shared log, or back to its sender on `/echo`.
     fn deliver(&mut self, sender: Token, message: Message, now: Instant) {
         let Some(conn) = self.connections.get_mut(&sender) else {
             return;
@@ -132,32 +210,44 @@ impl Server {
         debug!("{sender:?} {} sent {message:?}", conn.peer);
         match conn.session.endpoint() {
             Some(Endpoint::Echo) => queue_message(conn, &message, &self.config, now),
-            _ => self.broadcast_from(sender, &message, now),
+            _ => self.append_to_history(sender, message, now),
         }
     }
 
-    /// Queues the message's frame for every other open chat client. Nothing
-    /// is written yet (except large frames, see `write_through`): each
-    /// recipient is flushed once, at the end of the turn, however many
-    /// messages it got (notes/04-broadcast.md#coalescing).
-    pub(super) fn broadcast_from(&mut self, sender: Token, message: &Message, now: Instant) {
-        let registry = self.poll.registry();
-        for (&token, conn) in self.connections.iter_mut() {
-            if token == sender
-                || conn.session.state() != ConnState::Open
-                || conn.session.endpoint() != Some(Endpoint::Chat)
-            {
-                continue;
-            }
-            queue_message(conn, message, &self.config, now);
-            self.books.follow_up(conn, registry, &self.config, now);
+    /// Stores a chat message once, in each wire format. Nothing is copied to
+    /// anyone: each reader writes it from the log when it is flushed, at the
+    /// end of the turn (notes/04-broadcast.md#coalescing).
+    pub(super) fn append_to_history(&mut self, sender: Token, message: Message, now: Instant) {
+        let Some(conn) = self.connections.get(&sender) else {
+            return;
+        };
+        let id = self.history.last_id() + 1;
+        let ack = match conn.reader.as_ref().map(|r| r.format) {
+            Some(Format::V1) => Message::new(Opcode::Text, v1::ack(id).as_bytes()).frame,
+            _ => Vec::new(),
+        };
+        let from = display_name(conn).into_boxed_str();
+        let was_full = self.history.full_since().is_some();
+        self.history
+            .append(sender.0, from, [message.frame, ack], now);
+        self.books.log_grew = true;
+        if !was_full && self.history.full_since().is_some() {
+            self.log_pause();
         }
     }
 }
 
-/// Hands one message's frame to a connection: through the socket at once if
+/// How the others see a chat client: its `?name=`, or `guest-<token>`.
+pub(super) fn display_name(conn: &Connection) -> String {
+    match &conn.name {
+        Some(name) => name.to_string(),
+        None => format!("guest-{}", conn.token.0),
+    }
+}
+
+/// Hands an `/echo` reply to its connection: through the socket at once if
 /// it is large and nothing waits before it, otherwise (or for the rest) into
-/// its session's queue, which enforces `--max-buffered-bytes`.
+/// its session's queue.
 fn queue_message(
     conn: &mut Connection,
     message: &Message,

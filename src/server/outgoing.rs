@@ -10,7 +10,9 @@ use log::debug;
 use mio::Token;
 
 use super::Server;
+use crate::config::Config;
 use crate::connection::{Connection, FlushOutcome};
+use crate::history::History;
 use crate::session::{ConnState, Ending};
 
 impl Server {
@@ -20,30 +22,31 @@ impl Server {
             return;
         };
         if conn.session.state() != ConnState::Closed {
-            flush_one(conn, now);
+            flush_one(conn, &mut self.history, &self.config, now);
             self.follow_up(token, now);
         }
     }
 
-    /// Step 6: writes each connection on the flush list once.
+    /// Step 6: writes each connection on the flush list once; if the log
+    /// grew, the readers that were waiting for it are on the list too.
     pub(super) fn flush_pending(&mut self, now: Instant) {
+        self.books.wake_waiting_readers(&mut self.connections);
         for token in std::mem::take(&mut self.books.flush_list) {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
             conn.queued_for_flush = false;
             if conn.session.state() != ConnState::Closed {
-                flush_one(conn, now);
+                flush_one(conn, &mut self.history, &self.config, now);
                 self.follow_up(token, now);
             }
         }
     }
 }
 
-/// Flushes one connection. A blocked flush leaves output queued, which
-/// `follow_up` checks against `--max-buffered-bytes`.
-fn flush_one(conn: &mut Connection, now: Instant) {
-    match conn.flush(now) {
+/// Flushes one connection: its own output and its part of the log.
+fn flush_one(conn: &mut Connection, history: &mut History, config: &Config, now: Instant) {
+    match conn.flush(history, config, now) {
         FlushOutcome::Done | FlushOutcome::Blocked => {}
         FlushOutcome::Failed(e) => {
             debug!("{:?} write failed: {e}", conn.token);

@@ -8,8 +8,9 @@ use super::Server;
 
 impl Server {
     /// Step 5: fires every due timer. Each connection has one, armed by
-    /// `follow_up` for its session's `poll_at`.
+    /// `follow_up` for its session's `poll_at`; the log has its stall deadline.
     pub(super) fn fire_timers(&mut self, now: Instant) {
+        self.drop_stalled_readers(now);
         let mut due = Vec::new();
         self.books.timers.expire(now, &mut due);
         for token in due {

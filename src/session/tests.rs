@@ -39,7 +39,7 @@ fn at(ms: u64) -> Instant {
 /// Takes everything the session has to write, as the loop's flush would.
 fn written(session: &mut Session, now: Instant) -> Vec<u8> {
     let out = session.output().to_vec();
-    session.wrote(out.len(), now);
+    session.wrote(out.len(), &config(), now);
     out
 }
 
@@ -386,23 +386,55 @@ fn a_protocol_error_after_our_close_just_ends_the_connection() {
 
 // ---- output and its limit ----
 
+/// A 62-byte server frame.
+fn sixty() -> Vec<u8> {
+    [0x81, 60].into_iter().chain([b'x'; 60]).collect()
+}
+
 #[test]
-fn output_over_the_limit_drops_the_peer_as_a_slow_consumer_with_1008() {
+fn output_over_the_limit_holds_input_and_clears_once_written() {
     let mut session = open_session();
-    let frame = [0x81, 60].into_iter().chain([b'x'; 60]).collect::<Vec<_>>();
-    // The check comes before the append: one message always fits.
-    assert!(session.queue_data(&frame, &config(), t0()));
-    assert!(session.queue_data(&frame, &config(), t0()));
-    assert_eq!(session.output().len(), 124);
-    assert!(
-        !session.queue_data(&frame, &config(), t0()),
-        "over 100 bytes"
+    session.queue_data(&sixty(), &config(), t0());
+    assert!(!session.output_full(&config()));
+    session.queue_data(&sixty(), &config(), t0());
+    assert!(session.output_full(&config()), "124 bytes, over 100");
+    assert_eq!(session.poll_at(&config()), Some(t0() + config().stall));
+    session.wrote(62, &config(), at(10));
+    assert!(!session.output_full(&config()));
+    assert_eq!(
+        session.poll_at(&config()),
+        Some(at(30_000)),
+        "back to the heartbeat"
     );
+}
+
+#[test]
+fn output_stuck_over_the_limit_for_the_stall_time_is_a_slow_consumer_with_1008() {
+    let mut session = open_session();
+    for _ in 0..3 {
+        session.queue_data(&sixty(), &config(), t0());
+    }
+    session.on_time(&config(), t0() + config().stall - Duration::from_millis(1));
+    assert_eq!(session.state(), ConnState::Open);
+    session.on_time(&config(), t0() + config().stall);
     assert_eq!(session.state(), ConnState::Closed);
-    assert!(session.output().is_empty(), "what it held is freed");
     assert_eq!(
         ending(&session),
         (1008, "slow consumer", "dropped by server")
+    );
+    // What it did not read is gone; a Close 1008 is left for one try.
+    assert_eq!(session.output(), close_frame(1008, "slow consumer"));
+}
+
+#[test]
+fn a_slow_consumer_cut_mid_write_gets_no_close_frame() {
+    let mut session = open_session();
+    session.queue_data(&sixty(), &config(), t0());
+    session.wrote(10, &config(), t0());
+    session.end(Ending::SlowConsumer, t0());
+    assert!(
+        session.output().is_empty(),
+        "a Close here would land inside a frame"
     );
 }
 
@@ -430,6 +462,32 @@ fn a_pong_keeps_the_peer_alive() {
         feed(&mut session, &client(true, Opcode::Pong, b""), now);
     }
     assert_eq!(session.state(), ConnState::Open);
+}
+
+#[test]
+fn any_byte_shows_the_peer_is_alive_even_inside_an_unfinished_frame() {
+    let mut session = open_session();
+    session.on_time(&config(), at(30_000));
+    written(&mut session, at(30_000));
+    // Half of a large frame: no frame is complete, but the peer is sending.
+    let frame = client(true, Opcode::Binary, &[0; 500]);
+    assert!(feed(&mut session, &frame[..200], at(40_000)).is_empty());
+    session.on_time(&config(), at(60_000));
+    assert_eq!(session.state(), ConnState::Open);
+}
+
+#[test]
+fn a_peer_whose_input_is_held_is_not_reaped_for_silence() {
+    let mut session = open_session();
+    session.hold_input(true);
+    session.on_time(&config(), at(30_000));
+    written(&mut session, at(30_000));
+    session.on_time(&config(), at(60_000));
+    assert_eq!(session.state(), ConnState::Open, "we were not listening");
+    session.hold_input(false);
+    written(&mut session, at(60_000));
+    session.on_time(&config(), at(90_000));
+    assert_eq!(session.state(), ConnState::Closed);
 }
 
 // ---- the one way to end ----

@@ -166,11 +166,20 @@ impl ServerProcess {
         ));
     }
 
-    /// `GET /status` → the number it reports.
+    /// `GET /status` → the number of open connections it reports.
     pub fn status_connections(&self) -> u64 {
+        self.status_field("connections")
+    }
+
+    /// `GET /status` → the number after `"FIELD": ` in its JSON body.
+    pub fn status_field(&self, field: &str) -> u64 {
         let response = http_request(self.addr, "GET /status HTTP/1.1\r\nHost: t\r\n\r\n");
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let digits: String = body.chars().filter(|c| c.is_ascii_digit()).collect();
+        let after = body
+            .split(&format!("\"{field}\": "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {field} in /status body {body:?}"));
+        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
         digits
             .parse()
             .unwrap_or_else(|_| panic!("bad /status body {body:?}"))
@@ -281,6 +290,27 @@ pub fn read_failure(e: &std::io::Error, stream: &TcpStream) -> String {
     }
 }
 
+/// Raises this test process's soft limit on open files to `n` (at most the
+/// hard limit), for tests that hold thousands of sockets (TESTING.md).
+pub fn raise_fd_limit(n: u64) {
+    let status = Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            &format!("--nofile={n}:"),
+        ])
+        .status()
+        .expect("prlimit (util-linux) is installed by tests/install-deps.sh");
+    assert!(status.success(), "prlimit --nofile={n}: failed");
+}
+
+/// The server under `prlimit`, with room for `n` open files.
+pub fn server_with_fd_limit(n: u64, args: &[&str]) -> ServerProcess {
+    let mut command = Command::new("prlimit");
+    command.args([&format!("--nofile={n}:"), env!("CARGO_BIN_EXE_miochat")]);
+    ServerProcess::start_with(command, args)
+}
+
 /// The RFC 6455 §1.3 example key and its accept value.
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -339,6 +369,8 @@ pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// A client on a raw socket, after a successful upgrade.
 pub struct RawClient {
     pub stream: TcpStream,
+    /// The head of the server's 101 answer.
+    pub head: String,
     /// Bytes read past what has been parsed.
     pending: Vec<u8>,
 }
@@ -365,9 +397,11 @@ impl RawClient {
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut client = RawClient {
             stream,
+            head: String::new(),
             pending: Vec::new(),
         };
         let head = client.read_head();
+        client.head = head.clone();
         assert!(
             head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
             "no 101: {head:?}"
@@ -383,9 +417,11 @@ impl RawClient {
     pub fn from_upgraded(stream: TcpStream) -> RawClient {
         let mut client = RawClient {
             stream,
+            head: String::new(),
             pending: b"HTTP/1.1 101".to_vec(),
         };
         let head = client.read_head();
+        client.head = head.clone();
         assert!(head.contains(ACCEPT), "{head:?}");
         client
     }
@@ -436,6 +472,14 @@ impl RawClient {
 
     /// Reads the next frame; `None` when the server closed the connection
     /// (`Ok(0)`). Panics if nothing arrives within the read timeout, or on a reset.
+    /// The next `n` bytes exactly as they came, unparsed (for golden bytes).
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.pending.len() < n {
+            assert!(self.fill() > 0, "the stream ended before {n} bytes");
+        }
+        self.pending.drain(..n).collect()
+    }
+
     pub fn read_frame(&mut self) -> Option<Frame> {
         loop {
             if let Some(frame) = self.take_parsed() {

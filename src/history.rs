@@ -1,0 +1,335 @@
+//! The shared message log: every chat message stored once, with an id, in
+//! each wire format; readers hold a position in it, not a copy
+//! (notes/09-shared-log.md).
+//!
+//! ```text
+//!   first_id                                   next_id
+//!      v                                          v
+//!     [ 41 ][ 42 ][ 43 ][ 44 ][ 45 ][ 46 ][ 47 ]     <- append
+//!        ^           ^                       ^
+//!      reader A    reader B              readers C, D (caught up)
+//! ```
+//!
+//! Interface: [`History::append`] stores a message (O(1), whatever the
+//! number of readers); a [`Reader`] is one connection's position, moved by
+//! [`History::join`] and [`History::leave`], which keep a count of readers
+//! per entry; [`History::resume_point`] answers a reconnecting client.
+//!
+//! The rule for a full log: an entry that an open reader still has to write
+//! is never evicted. When appending needs room that only such entries hold,
+//! the log says so, and the loop stops reading from senders (TCP
+//! backpressure) until readers have freed a quarter of it; a reader that
+//! cannot free that much within `--stall-ms` is dropped (see `stall_cutoff`).
+//! Memory is then the log's size plus one message, whatever the number of
+//! readers. Pure: no sockets, and the time is passed in.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::frame::Opcode;
+use crate::message::{Message, server_frame_payload};
+
+/// The fraction of either cap that the log must drop to before senders
+/// resume (hysteresis: a pause frees a quarter of the log, not one entry).
+const RESUME_NUMERATOR: usize = 3;
+const RESUME_DENOMINATOR: usize = 4;
+
+/// One stored message.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its id: 1, 2, 3, … never reused while the process lives.
+    pub id: u64,
+    /// The token of the connection that sent it.
+    pub sender: usize,
+    /// The sender's name when it was sent, for the `miochat.v1` form.
+    pub from: Box<str>,
+    /// The server frame plain clients get: the message as it was sent.
+    pub plain: Vec<u8>,
+    /// The server frame `miochat.v1` clients get: the `message` object. Made
+    /// when a v1 reader first needs it (see `History::prepare`); empty until then.
+    pub v1: Vec<u8>,
+    /// The frame its sender gets if it speaks `miochat.v1`: the `ack` object.
+    pub ack: Vec<u8>,
+    /// Open readers whose next entry is this one: while non-zero, it stays.
+    readers: usize,
+}
+
+impl Entry {
+    fn size(&self) -> usize {
+        self.from.len() + self.plain.len() + self.v1.len() + self.ack.len()
+    }
+}
+
+/// Which frames a reader gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The messages of others as they were sent; its own are skipped.
+    Plain,
+    /// `miochat.v1` objects; its own messages come back as acks.
+    V1,
+}
+
+/// One open chat connection's place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    /// The id of the next entry to write (`next_id` when caught up).
+    pub next: u64,
+    /// Bytes of that entry's frame already written: a partial write is
+    /// always finished before anything else is written.
+    pub offset: usize,
+    pub format: Format,
+    /// The reader's own token, to recognise its own messages.
+    pub token: usize,
+}
+
+impl Reader {
+    /// The frame this reader writes for `entry`: empty for nothing to write
+    /// (its own message, plain), `None` while its v1 form is not made yet.
+    pub fn frame<'h>(&self, entry: &'h Entry) -> Option<&'h [u8]> {
+        match (self.format, entry.sender == self.token) {
+            (Format::Plain, true) => Some(&[]),
+            (Format::Plain, false) => Some(&entry.plain),
+            (Format::V1, true) => Some(&entry.ack),
+            (Format::V1, false) if entry.v1.is_empty() => None,
+            (Format::V1, false) => Some(&entry.v1),
+        }
+    }
+}
+
+/// The log, its caps and its readers' counts.
+#[derive(Debug)]
+pub struct History {
+    /// Chosen at start-up: ids from another epoch mean nothing here.
+    epoch: String,
+    entries: VecDeque<Entry>,
+    /// The id the next entry gets.
+    next_id: u64,
+    /// Bytes held by all entries' frames.
+    bytes: usize,
+    /// Readers whose next entry is `next_id`: they have written everything.
+    caught_up: usize,
+    /// `--history-bytes` and `--history-messages`.
+    max_bytes: usize,
+    max_messages: usize,
+    /// Since when senders have been waiting for room; `None` while they may append.
+    full_since: Option<Instant>,
+}
+
+impl History {
+    pub fn new(epoch: String, max_bytes: usize, max_messages: usize) -> History {
+        History {
+            epoch,
+            entries: VecDeque::new(),
+            next_id: 1,
+            bytes: 0,
+            caught_up: 0,
+            max_bytes,
+            max_messages,
+            full_since: None,
+        }
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The newest id; 0 while nothing was ever said.
+    pub fn last_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// The oldest id still held (`next_id` when empty).
+    pub fn first_id(&self) -> u64 {
+        self.entries.front().map_or(self.next_id, |e| e.id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The entry with this id, if it is still held.
+    pub fn get(&self, id: u64) -> Option<&Entry> {
+        let index = id.checked_sub(self.first_id())?;
+        self.entries.get(usize::try_from(index).ok()?)
+    }
+
+    // ---- readers ----
+
+    /// A reader starts (or goes on) at `next`, which must still be held.
+    pub fn join(&mut self, next: u64) {
+        debug_assert!((self.first_id()..=self.next_id).contains(&next));
+        match self.entry_mut(next) {
+            Some(entry) => entry.readers += 1,
+            None => self.caught_up += 1,
+        }
+    }
+
+    /// A reader leaves `next` (it moved on, or it is gone).
+    pub fn leave(&mut self, next: u64) {
+        match self.entry_mut(next) {
+            Some(entry) => entry.readers -= 1,
+            None => self.caught_up -= 1,
+        }
+    }
+
+    fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        let index = id.checked_sub(self.first_id())?;
+        self.entries.get_mut(usize::try_from(index).ok()?)
+    }
+
+    /// Where a client resuming after `since` starts: the entry after it, if
+    /// the epoch is this one and that entry is still held (or `since` is the
+    /// newest id: nothing to replay). `None`: history is gone; it must be
+    /// told so, and starts live. Never a partial replay.
+    pub fn resume_point(&self, since: u64, epoch: &str) -> Option<u64> {
+        let held = since >= self.first_id().saturating_sub(1) && since <= self.last_id();
+        (epoch == self.epoch && held).then_some(since + 1)
+    }
+
+    // ---- appending ----
+
+    /// Whether senders may append now. While they wait, the log first drops
+    /// what no reader needs, down to three quarters of its caps.
+    pub fn accepts(&mut self) -> bool {
+        if self.full_since.is_none() {
+            return true;
+        }
+        let (bytes, messages) = self.resume_level();
+        self.evict_unread(bytes, messages);
+        if self.bytes > bytes || self.entries.len() > messages {
+            return false;
+        }
+        self.full_since = None;
+        true
+    }
+
+    /// Stores one message and returns its id. Entries nobody needs are
+    /// evicted first; if that is not enough, it is stored anyway (the log may
+    /// exceed its cap by this one message) and the log reports itself full
+    /// from now on: `full_since` is set and `accepts` says no.
+    pub fn append(
+        &mut self,
+        sender: usize,
+        from: Box<str>,
+        frames: [Vec<u8>; 2],
+        now: Instant,
+    ) -> u64 {
+        let [plain, ack] = frames;
+        let id = self.next_id;
+        let entry = Entry {
+            id,
+            sender,
+            from,
+            plain,
+            v1: Vec::new(),
+            ack,
+            readers: std::mem::take(&mut self.caught_up),
+        };
+        let size = entry.size();
+        self.evict_unread(
+            self.max_bytes.saturating_sub(size),
+            self.max_messages.saturating_sub(1),
+        );
+        self.bytes += size;
+        self.entries.push_back(entry);
+        self.next_id += 1;
+        if self.bytes > self.max_bytes || self.entries.len() > self.max_messages {
+            self.full_since.get_or_insert(now);
+        }
+        id
+    }
+
+    /// Makes the `miochat.v1` form of the next `count` entries this reader
+    /// will write, where it is not made yet.
+    ///
+    /// The plain rule would encode every format when a message is appended.
+    /// The shortcut: the v1 form (JSON, binary payloads in base64) costs more
+    /// than the message itself, and a room of plain clients never needs it,
+    /// so it is made once, on first need, and counted in the log's size from
+    /// then on; if that takes the log over its cap, senders wait as for any
+    /// full log (notes/09-shared-log.md#two-forms).
+    pub fn prepare(&mut self, reader: &Reader, count: usize, now: Instant) {
+        if reader.format != Format::V1 {
+            return;
+        }
+        let mut id = reader.next;
+        let mut made = 0;
+        while let Some(entry) = self.entry_mut(id)
+            && id < reader.next + count as u64
+        {
+            if entry.sender != reader.token && entry.v1.is_empty() {
+                entry.v1 = v1_frame(entry);
+                made += entry.v1.len();
+            }
+            id += 1;
+        }
+        self.bytes += made;
+        if self.bytes > self.max_bytes {
+            self.full_since.get_or_insert(now);
+        }
+    }
+
+    /// Since when senders have waited for room, if they are waiting.
+    pub fn full_since(&self) -> Option<Instant> {
+        self.full_since
+    }
+
+    /// Readers whose next entry is below this id hold the log full: dropping
+    /// them would let it fall to the level where senders resume.
+    pub fn stall_cutoff(&self) -> u64 {
+        let (bytes, messages) = self.resume_level();
+        let (mut held, mut count) = (self.bytes, self.entries.len());
+        for entry in &self.entries {
+            if held <= bytes && count <= messages {
+                return entry.id;
+            }
+            held -= entry.size();
+            count -= 1;
+        }
+        self.next_id
+    }
+
+    /// The level senders resume at: three quarters of each cap.
+    fn resume_level(&self) -> (usize, usize) {
+        (
+            self.max_bytes / RESUME_DENOMINATOR * RESUME_NUMERATOR,
+            self.max_messages / RESUME_DENOMINATOR * RESUME_NUMERATOR,
+        )
+    }
+
+    /// Drops the oldest entries while over either goal and no reader needs them.
+    fn evict_unread(&mut self, bytes: usize, messages: usize) {
+        while self.bytes > bytes || self.entries.len() > messages {
+            match self.entries.front() {
+                Some(oldest) if oldest.readers == 0 => {
+                    self.bytes -= oldest.size();
+                    self.entries.pop_front();
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The `miochat.v1` `message` object for an entry, as a text frame.
+fn v1_frame(entry: &Entry) -> Vec<u8> {
+    // The opcode is the low 4 bits of the first byte (§5.2).
+    let opcode = match entry.plain[0] & 0x0F {
+        0x1 => Opcode::Text,
+        _ => Opcode::Binary,
+    };
+    let payload = server_frame_payload(&entry.plain);
+    let json = crate::v1::message(entry.id, &entry.from, opcode, payload);
+    Message::new(Opcode::Text, json.as_bytes()).frame
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Flow control on the shared log: senders are slowed instead of readers
+//! dropped (notes/09-shared-log.md#flow-control).
+//!
+//! The rule, in three steps:
+//! 1. an entry an open reader has not written yet is never evicted, so a
+//!    reader that keeps reading never loses a message;
+//! 2. when the log is full of such entries, chat senders are not read (their
+//!    bytes wait in TCP: backpressure) until readers have freed a quarter of
+//!    it, so a flooding sender goes at the pace of the slowest reader;
+//! 3. if the log stays full for `--stall-ms`, the readers that hold it are
+//!    dropped as slow consumers (close 1008 attempted) and senders resume: a
+//!    stuck or trickling reader costs the room `--stall-ms`, once.
+
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use super::Server;
+use crate::connection::Hold;
+use crate::session::{ConnState, Ending};
+
+impl Server {
+    /// The log just became full: say who holds it.
+    pub(super) fn log_pause(&self) {
+        let oldest = self.history.first_id();
+        let holders: Vec<String> = self
+            .connections
+            .values()
+            .filter(|c| c.reader.as_ref().is_some_and(|r| r.next == oldest))
+            .map(|c| c.peer.to_string())
+            .collect();
+        info!(
+            "senders paused: the log is full ({} messages, {} bytes); id {oldest} is unread by {}",
+            self.history.len(),
+            self.history.bytes(),
+            holders.join(", ")
+        );
+    }
+
+    /// How long `poll` may sleep before the log's stall deadline, if senders wait.
+    pub(super) fn stall_timeout(&self, now: Instant) -> Option<Duration> {
+        let since = self.history.full_since()?;
+        Some((since + self.config.stall).saturating_duration_since(now))
+    }
+
+    /// Step 5, for the log: if senders have waited `--stall-ms`, the readers
+    /// that hold the log full are dropped.
+    pub(super) fn drop_stalled_readers(&mut self, now: Instant) {
+        let Some(since) = self.history.full_since() else {
+            return;
+        };
+        if now < since + self.config.stall {
+            return;
+        }
+        let cutoff = self.history.stall_cutoff();
+        let stalled: Vec<_> = self
+            .connections
+            .values()
+            .filter(|c| c.session.state() == ConnState::Open)
+            .filter(|c| c.reader.as_ref().is_some_and(|r| r.next < cutoff))
+            .map(|c| c.token)
+            .collect();
+        for token in stalled {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            let next = conn.reader.as_ref().map_or(0, |r| r.next);
+            warn!(
+                "{} is a slow consumer: it held the full log for {} ms at id {next}; dropping it",
+                conn.peer,
+                self.config.stall.as_millis()
+            );
+            conn.session.end(Ending::SlowConsumer, now);
+            self.follow_up(token, now);
+        }
+    }
+
+    /// After step 7: once readers have freed room, paused senders are read
+    /// again (next turn, through the read backlog).
+    pub(super) fn resume_paused_senders(&mut self, now: Instant) {
+        if self.books.paused_senders.is_empty() {
+            return;
+        }
+        let since = self.history.full_since();
+        if !self.history.accepts() {
+            return;
+        }
+        let waited = since.map_or(0, |s| now.saturating_duration_since(s).as_millis());
+        let paused = std::mem::take(&mut self.books.paused_senders);
+        info!("senders resumed: {} waited {waited} ms", paused.len());
+        for token in paused {
+            if let Some(conn) = self.connections.get_mut(&token)
+                && conn.hold == Some(Hold::LogFull)
+            {
+                self.books.set_hold(conn, Some(Hold::Budget));
+                self.books.backlog(conn);
+            }
+        }
+    }
+}

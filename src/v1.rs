@@ -1,0 +1,130 @@
+//! The `miochat.v1` subprotocol: the JSON objects a client that asked for it
+//! hears (notes/09-shared-log.md#miochat-v1). Pure formatting, no IO.
+//!
+//! A client offers `Sec-WebSocket-Protocol: miochat.v1`; the server echoes it
+//! in the `101` (RFC 6455 §4.2.2 item 5.4) and from then on every frame it
+//! sends is one of these objects, as a text frame:
+//!
+//! ```text
+//! {"type":"welcome","message":"connected to chat","epoch":E,"last_id":N,"name":"guest-12"}
+//! {"type":"message","id":N,"from":"guest-7","text":"…"}     (or "binary":"<base64>")
+//! {"type":"ack","id":N}                                     (its own message, stored as N)
+//! {"type":"reset","reason":"history gone","last_id":N}      (a resume that cannot be served)
+//! ```
+//!
+//! Clients that offer no subprotocol get the plain welcome and the raw frames.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::frame::Opcode;
+
+/// The subprotocol's name, as offered and echoed.
+pub const SUBPROTOCOL: &str = "miochat.v1";
+
+/// A name as `?name=` gives it: 1 to 32 characters, none of them a control
+/// character. Returns the reason for a `400` otherwise.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    let count = name.chars().count();
+    if count == 0 || count > 32 {
+        return Err("name must be 1 to 32 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters");
+    }
+    Ok(())
+}
+
+/// The welcome: where the log stands, so a later resume can name it.
+pub fn welcome(epoch: &str, last_id: u64, name: &str) -> String {
+    format!(
+        r#"{{"type":"welcome","message":"connected to chat","epoch":{},"last_id":{last_id},"name":{}}}"#,
+        json_string(epoch),
+        json_string(name)
+    )
+}
+
+/// One chat message from another client (or, on replay, from oneself).
+pub fn message(id: u64, from: &str, opcode: Opcode, payload: &[u8]) -> String {
+    let body = match opcode {
+        Opcode::Text => format!(
+            r#""text":{}"#,
+            json_string(&String::from_utf8_lossy(payload))
+        ),
+        _ => format!(r#""binary":"{}""#, BASE64.encode(payload)),
+    };
+    format!(
+        r#"{{"type":"message","id":{id},"from":{},{body}}}"#,
+        json_string(from)
+    )
+}
+
+/// The sender's own message was stored with this id.
+pub fn ack(id: u64) -> String {
+    format!(r#"{{"type":"ack","id":{id}}}"#)
+}
+
+/// A resume asked for history the log no longer holds (or another epoch's).
+pub fn reset(last_id: u64) -> String {
+    format!(r#"{{"type":"reset","reason":"history gone","last_id":{last_id}}}"#)
+}
+
+/// `s` as a JSON string (RFC 8259 §7): quotes, backslashes and control
+/// characters escaped, everything else as it is.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_object_has_the_documented_fields() {
+        assert_eq!(
+            welcome("e1", 0, "guest-2"),
+            r#"{"type":"welcome","message":"connected to chat","epoch":"e1","last_id":0,"name":"guest-2"}"#
+        );
+        assert_eq!(
+            message(7, "ann", Opcode::Text, b"hi"),
+            r#"{"type":"message","id":7,"from":"ann","text":"hi"}"#
+        );
+        assert_eq!(
+            message(8, "bob", Opcode::Binary, &[0, 255]),
+            r#"{"type":"message","id":8,"from":"bob","binary":"AP8="}"#
+        );
+        assert_eq!(ack(9), r#"{"type":"ack","id":9}"#);
+        assert_eq!(
+            reset(12),
+            r#"{"type":"reset","reason":"history gone","last_id":12}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json_requires() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}é"), r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn names_are_one_to_32_printable_characters() {
+        assert!(check_name("ann").is_ok());
+        assert!(check_name(&"é".repeat(32)).is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name(&"x".repeat(33)).is_err());
+        assert!(check_name("a\u{7}b").is_err());
+    }
+}
