@@ -22,6 +22,16 @@ pub struct Config {
     pub history_bytes: usize,
     /// `--history-messages`: the most messages the shared log holds.
     pub history_messages: usize,
+    /// `--message-timeout-ms`: the longest a message may take from its first
+    /// byte to its last (fragments included); then close 1008.
+    pub message_timeout: Duration,
+    /// `--max-input-bytes`: input held in user space by all connections
+    /// together (unfinished messages, frames read but not yet decoded); a
+    /// connection whose unfinished message would go over gets close 1009.
+    pub max_input_bytes: usize,
+    /// `--max-handshakes`: connections still sending their request head; a
+    /// new connection past this cuts the oldest of them (408).
+    pub max_handshakes: usize,
     /// `--stall-ms`: how long a reader may hold the full log (or its own
     /// output stay over `--max-buffered-bytes`) before it is dropped as a slow consumer.
     pub stall: Duration,
@@ -52,6 +62,9 @@ impl Default for Config {
             history_bytes: 16 << 20,
             history_messages: 10_000,
             stall: Duration::from_secs(5),
+            message_timeout: Duration::from_secs(60),
+            max_input_bytes: 64 << 20,
+            max_handshakes: 1000,
             max_connections: 10_000,
             send_buffer_bytes: 128 * 1024,
             heartbeat: Duration::from_secs(30),
@@ -86,6 +99,9 @@ Flags:
   --send-buffer-bytes N        each connection's kernel send buffer (SO_SNDBUF) [default: {sndbuf}]
   --history-bytes N            size of the shared message log; replays come from it [default: {hbytes}]
   --history-messages N         most messages the shared log holds [default: {hmsgs}]
+  --message-timeout-ms MS      a message (all its fragments) must arrive within this; then close 1008 [default: {msgto}]
+  --max-input-bytes N          unfinished input held for all clients; the one going over gets close 1009 [default: {input}]
+  --max-handshakes N           connections still sending their request; the next cuts the oldest (408) [default: {hs_cap}]
   --stall-ms MS                a reader that holds the full log (or its output) this long is dropped [default: {stall}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
   --heartbeat-ms MS            ping interval; a client silent for one to two intervals is dropped [default: {hb}]
@@ -105,6 +121,9 @@ Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness eve
         sndbuf = d.send_buffer_bytes,
         hmsgs = d.history_messages,
         stall = d.stall.as_millis(),
+        msgto = d.message_timeout.as_millis(),
+        input = d.max_input_bytes,
+        hs_cap = d.max_handshakes,
         conns = d.max_connections,
         hb = d.heartbeat.as_millis(),
         hs = d.handshake_timeout.as_millis(),
@@ -139,29 +158,36 @@ impl Config {
                     "{flag} needs a value (or unknown flag); see --help"
                 )));
             };
-            match flag.as_str() {
-                "--addr" => config.addr = parse(&flag, &value)?,
-                "--max-message-bytes" => config.max_message_bytes = parse_positive(&flag, &value)?,
-                "--max-buffered-bytes" => {
-                    config.max_buffered_bytes = parse_positive(&flag, &value)?
-                }
-                "--max-connections" => config.max_connections = parse_positive(&flag, &value)?,
-                "--history-bytes" => config.history_bytes = parse_positive(&flag, &value)?,
-                "--send-buffer-bytes" => config.send_buffer_bytes = parse_positive(&flag, &value)?,
-                "--history-messages" => config.history_messages = parse_positive(&flag, &value)?,
-                "--stall-ms" => config.stall = millis(&flag, &value)?,
-                "--heartbeat-ms" => config.heartbeat = millis(&flag, &value)?,
-                "--handshake-timeout-ms" => config.handshake_timeout = millis(&flag, &value)?,
-                "--close-timeout-ms" => config.close_timeout = millis(&flag, &value)?,
-                "--token" if value.is_empty() => {
-                    return Err(bad("--token must not be empty".into()));
-                }
-                "--token" => config.token = Some(value),
-                "--allow-origin" => config.allowed_origins.push(value),
-                _ => return Err(bad(format!("unknown flag {flag}; see --help"))),
-            }
+            config.set(&flag, value)?;
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Sets the field a flag names, from its value.
+    fn set(&mut self, flag: &str, value: String) -> Result<(), CliExit> {
+        match flag {
+            "--addr" => self.addr = parse(flag, &value)?,
+            "--max-message-bytes" => self.max_message_bytes = parse_positive(flag, &value)?,
+            "--max-buffered-bytes" => self.max_buffered_bytes = parse_positive(flag, &value)?,
+            "--max-connections" => self.max_connections = parse_positive(flag, &value)?,
+            "--history-bytes" => self.history_bytes = parse_positive(flag, &value)?,
+            "--send-buffer-bytes" => self.send_buffer_bytes = parse_positive(flag, &value)?,
+            "--history-messages" => self.history_messages = parse_positive(flag, &value)?,
+            "--stall-ms" => self.stall = millis(flag, &value)?,
+            "--message-timeout-ms" => self.message_timeout = millis(flag, &value)?,
+            "--max-input-bytes" => self.max_input_bytes = parse_positive(flag, &value)?,
+            "--max-handshakes" => self.max_handshakes = parse_positive(flag, &value)?,
+            "--heartbeat-ms" => self.heartbeat = millis(flag, &value)?,
+            "--handshake-timeout-ms" => self.handshake_timeout = millis(flag, &value)?,
+            "--close-timeout-ms" => self.close_timeout = millis(flag, &value)?,
+            "--token" if value.is_empty() => return Err(bad("--token must not be empty".into())),
+            "--token" => self.token = Some(value),
+            "--allow-origin" => self.allowed_origins.push(value),
+            _ => return Err(bad(format!("unknown flag {flag}; see --help"))),
+        }
+        Ok(())
     }
 }
 
@@ -218,6 +244,12 @@ mod tests {
             "40",
             "--stall-ms",
             "700",
+            "--message-timeout-ms",
+            "900",
+            "--max-input-bytes",
+            "5000",
+            "--max-handshakes",
+            "7",
             "--heartbeat-ms",
             "200",
             "--handshake-timeout-ms",
@@ -244,6 +276,8 @@ mod tests {
         assert_eq!((config.history_bytes, config.history_messages), (4000, 40));
         assert_eq!(config.send_buffer_bytes, 8192);
         assert_eq!(config.stall, Duration::from_millis(700));
+        assert_eq!(config.message_timeout, Duration::from_millis(900));
+        assert_eq!((config.max_input_bytes, config.max_handshakes), (5000, 7));
         assert_eq!(config.heartbeat, Duration::from_millis(200));
         assert_eq!(config.handshake_timeout, Duration::from_millis(300));
         assert_eq!(config.close_timeout, Duration::from_millis(400));
@@ -284,6 +318,9 @@ mod tests {
             "--history-messages",
             "--stall-ms",
             "--send-buffer-bytes",
+            "--message-timeout-ms",
+            "--max-input-bytes",
+            "--max-handshakes",
             "--heartbeat-ms",
             "--handshake-timeout-ms",
             "--close-timeout-ms",

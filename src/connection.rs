@@ -43,6 +43,9 @@ pub enum Hold {
     LogFull,
     /// Its own output is over `--max-buffered-bytes`: when that drains.
     OutputFull,
+    /// All connections together hold `--max-input-bytes` of input: when
+    /// that falls (messages decoded, finished, or timed out).
+    InputBudget,
 }
 
 /// How a round of reading ended.
@@ -100,6 +103,10 @@ pub struct Connection {
     pub in_read_backlog: bool,
     /// Counted in the server's `open_count` (from the upgrade until it leaves `Open`).
     pub counted_open: bool,
+    /// Counted among the connections still handshaking (`--max-handshakes`).
+    pub counted_handshaking: bool,
+    /// What it adds to the input held by all connections (`--max-input-bytes`).
+    pub input_counted: usize,
 }
 
 impl Connection {
@@ -120,6 +127,8 @@ impl Connection {
             queued_for_flush: false,
             in_read_backlog: false,
             counted_open: false,
+            counted_handshaking: false,
+            input_counted: 0,
         }
     }
 

@@ -36,6 +36,12 @@ pub enum ProtocolError {
     InvalidCloseReason,
     /// §10.4: the message is larger than `--max-message-bytes`.
     MessageTooBig,
+    /// §10.4 again, for the server as a whole: this connection's unfinished
+    /// input would take the input held by all connections over `--max-input-bytes`.
+    InputBudgetExceeded,
+    /// Our policy: a message must be finished within `--message-timeout-ms`
+    /// of its first byte (a fragment trickle cannot hold memory forever).
+    MessageTimedOut,
 }
 
 impl ProtocolError {
@@ -45,7 +51,9 @@ impl ProtocolError {
             // 1007: "data within a message that was not consistent with the type of the message".
             ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => 1007,
             // 1009: "a message that is too big for it to process".
-            ProtocolError::MessageTooBig => 1009,
+            ProtocolError::MessageTooBig | ProtocolError::InputBudgetExceeded => 1009,
+            // 1008: "a message that violates its policy".
+            ProtocolError::MessageTimedOut => 1008,
             // 1002: everything else is a protocol error.
             _ => 1002,
         }
@@ -68,6 +76,8 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
             ProtocolError::InvalidCloseReason => write!(f, "close reason is not UTF-8"),
             ProtocolError::MessageTooBig => write!(f, "message too big"),
+            ProtocolError::InputBudgetExceeded => write!(f, "server input budget exceeded"),
+            ProtocolError::MessageTimedOut => write!(f, "message not finished in time"),
         }
     }
 }
@@ -105,6 +115,8 @@ mod tests {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), 1007);
         assert_eq!(ProtocolError::InvalidCloseReason.close_code(), 1007);
         assert_eq!(ProtocolError::MessageTooBig.close_code(), 1009);
+        assert_eq!(ProtocolError::InputBudgetExceeded.close_code(), 1009);
+        assert_eq!(ProtocolError::MessageTimedOut.close_code(), 1008);
         assert_eq!(ProtocolError::InvalidCloseCode(1005).close_code(), 1002);
     }
 }

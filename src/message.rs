@@ -157,6 +157,16 @@ pub struct MessageReader {
 }
 
 impl MessageReader {
+    /// Whether a fragmented message has begun and not ended (§5.4).
+    pub fn in_progress(&self) -> bool {
+        self.fragments.is_some()
+    }
+
+    /// Bytes held by a fragmented message in progress (its allocation).
+    pub fn fragment_bytes(&self) -> usize {
+        self.fragments.as_ref().map_or(0, |f| f.payload.capacity())
+    }
+
     /// Decodes the next frame at the front of `buf` (unmasking it in place).
     ///
     /// Returns what the frame completed, if anything, and how many bytes it

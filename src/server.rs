@@ -155,6 +155,7 @@ impl Server {
         // 7. Remove what closed; senders wait no more if that made room.
         self.retire_closed(now);
         self.resume_paused_senders(now);
+        self.resume_input_waiters();
         Ok(())
     }
 
@@ -245,6 +246,10 @@ impl Server {
         // A fixed send buffer: what a reader that does not read can make
         // the kernel hold is then bounded per connection (notes/09-shared-log.md#kernel-memory).
         let _ = socket2::SockRef::from(&socket).set_send_buffer_size(self.config.send_buffer_bytes);
+        self.forget_finished_handshakes();
+        if self.books.handshaking >= self.config.max_handshakes {
+            self.cut_oldest_handshake(now);
+        }
         let token = Token(self.next_token);
         self.next_token += 1;
         if let Err(e) = self
@@ -256,9 +261,48 @@ impl Server {
             return;
         }
         debug!("{token:?} accepted {peer}");
-        self.connections
-            .insert(token, Connection::new(token, socket, peer, now));
+        let mut conn = Connection::new(token, socket, peer, now);
+        conn.counted_handshaking = true;
+        self.books.handshaking += 1;
+        self.books.handshakes.push_back(token);
+        self.connections.insert(token, conn);
         self.follow_up(token, now);
+    }
+
+    /// Drops from the front of `handshakes` the connections that have moved
+    /// on, so the queue holds at most those accepted since the oldest
+    /// still handshaking (bounded by the accept rate × the handshake timeout).
+    fn forget_finished_handshakes(&mut self) {
+        while let Some(token) = self.books.handshakes.front() {
+            let handshaking = self
+                .connections
+                .get(token)
+                .is_some_and(|c| c.session.state() == crate::session::ConnState::Handshaking);
+            if handshaking {
+                return;
+            }
+            self.books.handshakes.pop_front();
+        }
+    }
+
+    /// `--max-handshakes` connections are still sending their request head:
+    /// the oldest is answered 408 (and lingers, as any answer does), so a
+    /// client that sends its head promptly always gets in, however many
+    /// half-open connections others keep.
+    fn cut_oldest_handshake(&mut self, now: Instant) {
+        while let Some(token) = self.books.handshakes.pop_front() {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            if conn.session.state() == crate::session::ConnState::Handshaking {
+                info!(
+                    "{} cut: {} connections still handshaking, the oldest makes room",
+                    conn.peer, self.config.max_handshakes
+                );
+                conn.session.end(Ending::HandshakeTimedOut, now);
+                return self.follow_up(token, now);
+            }
+        }
     }
 
     // ---- shutting down ----

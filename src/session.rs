@@ -152,6 +152,9 @@ pub struct Session {
     write_partial: bool,
     /// Since when the queued output has been over `--max-buffered-bytes`.
     output_full_since: Option<Instant>,
+    /// Since when a message has been unfinished: fragments in progress, or
+    /// part of a frame waiting for the rest (`--message-timeout-ms`).
+    unfinished_since: Option<Instant>,
     /// The peer sent FIN.
     peer_finished: bool,
     /// We sent FIN (Lingering, after the last bytes went out).
@@ -177,6 +180,7 @@ impl Session {
             input_held: false,
             write_partial: false,
             output_full_since: None,
+            unfinished_since: None,
             peer_finished: false,
             half_closed: false,
             since: now,
@@ -302,7 +306,31 @@ impl Session {
             }
         }
         self.compact_read_buf();
+        self.track_unfinished(now);
         None
+    }
+
+    /// Notes when a message began arriving and has not ended (called when
+    /// the decoder needs more bytes: what is left is part of a message).
+    fn track_unfinished(&mut self, now: Instant) {
+        let unfinished = self.state == ConnState::Open
+            && (self.reader.in_progress() || !self.read_buf.is_empty());
+        match (unfinished, self.unfinished_since) {
+            (true, None) => self.unfinished_since = Some(now),
+            (false, Some(_)) => self.unfinished_since = None,
+            _ => {}
+        }
+    }
+
+    /// Input held in user space: bytes read and not yet decoded, and the
+    /// fragments of a message in progress (their allocations).
+    pub fn input_bytes(&self) -> usize {
+        self.read_buf.capacity() + self.reader.fragment_bytes()
+    }
+
+    /// Whether the decoder stopped inside a message (not with whole frames left).
+    pub fn mid_message(&self) -> bool {
+        self.unfinished_since.is_some()
     }
 
     /// Acts on one decoded frame; a completed message is handed back.
@@ -445,7 +473,11 @@ impl Session {
     pub fn poll_at(&self, config: &Config) -> Option<Instant> {
         let state_due = self.since + self.state_timeout(config)?;
         let output_due = self.output_full_since.map(|since| since + config.stall);
-        Some(output_due.map_or(state_due, |due| due.min(state_due)))
+        let message_due = self
+            .unfinished_since
+            .map(|since| since + config.message_timeout);
+        let earliest = [output_due, message_due].into_iter().flatten().min();
+        Some(earliest.map_or(state_due, |due| due.min(state_due)))
     }
 
     /// How long the current state may last before `on_time` acts.
@@ -469,6 +501,10 @@ impl Session {
         {
             // Its output has stayed over the limit for `--stall-ms`: it does not read.
             return self.end(Ending::SlowConsumer, now);
+        }
+        let message_due = self.unfinished_since.map(|s| s + config.message_timeout);
+        if self.state == ConnState::Open && message_due.is_some_and(|due| now >= due) {
+            return self.end(Ending::Failed(ProtocolError::MessageTimedOut), now);
         }
         if now < self.since + timeout {
             return;

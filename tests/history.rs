@@ -259,9 +259,9 @@ fn a_resume_the_log_cannot_serve_gets_one_reset_then_live() {
 #[test]
 fn a_reader_slower_than_a_flooding_sender_loses_nothing_and_nobody_is_dropped() {
     let _heavy = heavy();
-    const MESSAGES: u32 = 2000;
-    const SIZE: usize = 16 * 1000; // 32 MB in all, 30 times the log
-    let server = ServerProcess::start(&["--history-bytes", "1048576", "--stall-ms", "5000"]);
+    const MESSAGES: u32 = 500;
+    const SIZE: usize = 16 * 1000; // 8 MB in all, 30 times the log
+    let server = ServerProcess::start(&["--history-bytes", "262144", "--stall-ms", "5000"]);
     let mut flooder = join_plain(&server);
     let mut reader = join_plain(&server);
     // A reader with a small window, as over a slow link: otherwise the
@@ -279,8 +279,9 @@ fn a_reader_slower_than_a_flooding_sender_loses_nothing_and_nobody_is_dropped() 
         }
         flooder
     });
-    // The reader never stops, but sleeps 1 ms every 16 KiB: slower than
-    // the server takes the flood in, even in a debug build.
+    // The reader never stops, but sleeps 1 ms every 4 KiB (4 MB/s at most):
+    // far slower than the server takes the flood in, even in a debug build
+    // on a busy machine.
     let mut since_nap = 0;
     for seq in 0..MESSAGES {
         let message = reader.read_message();
@@ -291,9 +292,9 @@ fn a_reader_slower_than_a_flooding_sender_loses_nothing_and_nobody_is_dropped() 
             "lost or out of order"
         );
         since_nap += SIZE;
-        if since_nap >= 16 * 1024 {
+        while since_nap >= 4 * 1024 {
             std::thread::sleep(Duration::from_millis(1));
-            since_nap = 0;
+            since_nap -= 4 * 1024;
         }
     }
     let _flooder = flood.join().unwrap();

@@ -8,6 +8,7 @@
 //! the flush list, `WRITABLE` interest while a write is blocked, a count for
 //! `/status`, a place on the closed list (notes/01-readiness.md#follow-up).
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use log::{debug, info};
@@ -39,6 +40,14 @@ pub(super) struct Books {
     pub log_grew: bool,
     /// Chat senders not read while the log is full (`Hold::LogFull`).
     pub paused_senders: Vec<Token>,
+    /// Connections not read while all input together is over budget (`Hold::InputBudget`).
+    pub input_waiters: Vec<Token>,
+    /// Input held in user space by all connections (`--max-input-bytes`).
+    pub input_held: usize,
+    /// Connections still handshaking, oldest first (some may have moved on:
+    /// skipped when met), and how many really are.
+    pub handshakes: VecDeque<Token>,
+    pub handshaking: usize,
     /// Connections in `Open`: what `/status` reports.
     pub open_count: usize,
 }
@@ -53,6 +62,10 @@ impl Books {
             waiting_readers: Vec::new(),
             log_grew: false,
             paused_senders: Vec::new(),
+            input_waiters: Vec::new(),
+            input_held: 0,
+            handshakes: VecDeque::new(),
+            handshaking: 0,
             open_count: 0,
         }
     }
@@ -69,6 +82,8 @@ impl Books {
     ) {
         update_interest(conn, registry, now);
         self.count_open(conn);
+        self.count_handshaking(conn);
+        self.count_input(conn);
         self.arm_timer(conn, config);
         if conn.session.state() == ConnState::Closed {
             self.closed_list.push(conn.token);
@@ -79,11 +94,38 @@ impl Books {
         self.schedule_flush(conn, history);
     }
 
+    /// A connection leaves the count of those handshaking once it moves on.
+    fn count_handshaking(&mut self, conn: &mut Connection) {
+        if conn.counted_handshaking && conn.session.state() != ConnState::Handshaking {
+            conn.counted_handshaking = false;
+            self.handshaking -= 1;
+        }
+    }
+
+    /// Keeps `input_held` equal to the sum of every connection's input.
+    fn count_input(&mut self, conn: &mut Connection) {
+        let held = match conn.session.state() {
+            ConnState::Closed => 0,
+            _ => conn.session.input_bytes(),
+        };
+        self.input_held = self.input_held - conn.input_counted + held;
+        conn.input_counted = held;
+    }
+
+    /// The input all connections would hold if this one held what its session holds now.
+    pub fn input_with(&self, conn: &Connection) -> usize {
+        self.input_held - conn.input_counted + conn.session.input_bytes()
+    }
+
     /// Why the input is held now (or `None`): the session is told, since a
     /// peer that is not read cannot be judged by its silence.
     pub fn set_hold(&mut self, conn: &mut Connection, hold: Option<Hold>) {
-        if hold == Some(Hold::LogFull) && conn.hold != hold {
-            self.paused_senders.push(conn.token);
+        if conn.hold != hold {
+            match hold {
+                Some(Hold::LogFull) => self.paused_senders.push(conn.token),
+                Some(Hold::InputBudget) => self.input_waiters.push(conn.token),
+                _ => {}
+            }
         }
         if hold == Some(Hold::Budget) {
             self.backlog(conn);

@@ -75,6 +75,23 @@ impl Server {
         }
     }
 
+    /// After step 7: connections that waited for the input budget are read
+    /// again once all input together is back under it.
+    pub(super) fn resume_input_waiters(&mut self) {
+        if self.books.input_waiters.is_empty()
+            || self.books.input_held > self.config.max_input_bytes
+        {
+            return;
+        }
+        for token in std::mem::take(&mut self.books.input_waiters) {
+            if let Some(conn) = self.connections.get_mut(&token)
+                && conn.hold == Some(Hold::InputBudget)
+            {
+                self.books.set_hold(conn, Some(Hold::Budget));
+            }
+        }
+    }
+
     /// After step 7: once readers have freed room, paused senders are read
     /// again (next turn, through the read backlog).
     pub(super) fn resume_paused_senders(&mut self, now: Instant) {

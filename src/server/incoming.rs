@@ -66,6 +66,12 @@ impl Server {
             return;
         };
         let held_before = conn.hold.is_some();
+        if !held_before && self.books.input_held > self.config.max_input_bytes {
+            // All connections together hold their budget of input: none is
+            // read until decoding (or a timeout) brings it down.
+            self.books.set_hold(conn, Some(Hold::InputBudget));
+            return self.follow_up(token, now);
+        }
         let outcome =
             (!held_before).then(|| conn.read_available(&mut self.read_scratch, trust_short_reads));
         let hold = self.act_on_events(token, now);
@@ -73,6 +79,10 @@ impl Server {
             return;
         };
         self.books.set_hold(conn, hold);
+        self.limit_unfinished(token, now);
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
         match outcome {
             Some(ReadOutcome::BudgetSpent) => self.books.backlog(conn),
             // Bytes may have come while the input was held, with no new edge.
@@ -89,6 +99,23 @@ impl Server {
             conn.session.receive_fin(now);
         }
         self.follow_up(token, now);
+    }
+
+    /// A connection left inside a message whose input takes all connections'
+    /// input over `--max-input-bytes` is failed with 1009: unfinished
+    /// messages are bounded for the server as a whole, not only one by one.
+    fn limit_unfinished(&mut self, token: Token, now: Instant) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        if conn.session.mid_message() && self.books.input_with(conn) > self.config.max_input_bytes {
+            info!(
+                "{} refused: its unfinished message would take the input held over {} bytes",
+                conn.peer, self.config.max_input_bytes
+            );
+            let error = crate::error::ProtocolError::InputBudgetExceeded;
+            conn.session.end(Ending::Failed(error), now);
+        }
     }
 
     /// Takes the session's events, request heads and messages, up to this

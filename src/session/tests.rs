@@ -490,6 +490,52 @@ fn a_peer_whose_input_is_held_is_not_reaped_for_silence() {
     assert_eq!(session.state(), ConnState::Closed);
 }
 
+#[test]
+fn a_message_not_finished_within_the_timeout_fails_with_1008() {
+    let config = Config {
+        message_timeout: Duration::from_secs(50),
+        ..config()
+    };
+    let mut session = open_session();
+    session.receive(&client(false, Opcode::Text, b"never "));
+    assert_eq!(session.next_event(&config, at(1_000)), None);
+    assert!(session.mid_message());
+    // Empty continuations keep coming: frames, but the message never ends.
+    for ms in [20_000, 40_000] {
+        session.receive(&client(false, Opcode::Continuation, b""));
+        assert_eq!(session.next_event(&config, at(ms)), None);
+    }
+    assert_eq!(
+        session.poll_at(&config),
+        Some(at(30_000)),
+        "the heartbeat first"
+    );
+    session.on_time(&config, at(30_000));
+    written(&mut session, at(30_000));
+    assert_eq!(
+        session.poll_at(&config),
+        Some(at(51_000)),
+        "then the message's limit"
+    );
+    session.on_time(&config, at(51_000));
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert_eq!(
+        written(&mut session, at(51_000)),
+        close_frame(1008, "message not finished in time")
+    );
+}
+
+#[test]
+fn a_finished_message_clears_its_deadline() {
+    let mut session = open_session();
+    let frame = client(true, Opcode::Text, b"in two reads");
+    assert!(feed(&mut session, &frame[..5], at(10)).is_empty());
+    assert!(session.mid_message());
+    assert_eq!(feed(&mut session, &frame[5..], at(20)).len(), 1);
+    assert!(!session.mid_message());
+    assert_eq!(session.input_bytes(), 0, "nothing held once decoded");
+}
+
 // ---- the one way to end ----
 
 #[test]
