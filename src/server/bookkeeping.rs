@@ -38,8 +38,10 @@ pub(super) struct Books {
     pub waiting_readers: Vec<Token>,
     /// The log grew this turn: the waiting readers have something to write.
     pub log_grew: bool,
-    /// Chat senders not read while the log is full (`Hold::LogFull`).
+    /// Chat senders not read while the log is full (`Hold::LogFull`), and
+    /// since when the first of them has waited: `--stall-ms` counts from there.
     pub paused_senders: Vec<Token>,
+    pub paused_since: Option<Instant>,
     /// Connections not read while all input together is over budget (`Hold::InputBudget`).
     pub input_waiters: Vec<Token>,
     /// Input held in user space by all connections (`--max-input-bytes`).
@@ -62,6 +64,7 @@ impl Books {
             waiting_readers: Vec::new(),
             log_grew: false,
             paused_senders: Vec::new(),
+            paused_since: None,
             input_waiters: Vec::new(),
             input_held: 0,
             handshakes: VecDeque::new(),
@@ -90,7 +93,7 @@ impl Books {
             return;
         }
         leave_log_after_open(conn, history);
-        self.lift_output_hold(conn, config);
+        self.lift_output_hold(conn, config, now);
         self.schedule_flush(conn, history);
     }
 
@@ -119,10 +122,13 @@ impl Books {
 
     /// Why the input is held now (or `None`): the session is told, since a
     /// peer that is not read cannot be judged by its silence.
-    pub fn set_hold(&mut self, conn: &mut Connection, hold: Option<Hold>) {
+    pub fn set_hold(&mut self, conn: &mut Connection, hold: Option<Hold>, now: Instant) {
         if conn.hold != hold {
             match hold {
-                Some(Hold::LogFull) => self.paused_senders.push(conn.token),
+                Some(Hold::LogFull) => {
+                    self.paused_senders.push(conn.token);
+                    self.paused_since.get_or_insert(now);
+                }
                 Some(Hold::InputBudget) => self.input_waiters.push(conn.token),
                 _ => {}
             }
@@ -144,9 +150,9 @@ impl Books {
 
     /// A connection whose own output held its input: read it again once the
     /// output is back under the limit.
-    fn lift_output_hold(&mut self, conn: &mut Connection, config: &Config) {
+    fn lift_output_hold(&mut self, conn: &mut Connection, config: &Config, now: Instant) {
         if conn.hold == Some(Hold::OutputFull) && !conn.session.output_full(config) {
-            self.set_hold(conn, Some(Hold::Budget));
+            self.set_hold(conn, Some(Hold::Budget), now);
         }
     }
 

@@ -39,17 +39,18 @@ impl Server {
 
     /// How long `poll` may sleep before the log's stall deadline, if senders wait.
     pub(super) fn stall_timeout(&self, now: Instant) -> Option<Duration> {
-        let since = self.history.full_since()?;
+        let since = self.books.paused_since?;
         Some((since + self.config.stall).saturating_duration_since(now))
     }
 
     /// Step 5, for the log: if senders have waited `--stall-ms`, the readers
     /// that hold the log full are dropped.
     pub(super) fn drop_stalled_readers(&mut self, now: Instant) {
-        let Some(since) = self.history.full_since() else {
+        // Only while someone waits: a slow reader with no sender held up harms nobody.
+        let Some(since) = self.books.paused_since else {
             return;
         };
-        if now < since + self.config.stall {
+        if now < since + self.config.stall || self.history.accepts() {
             return;
         }
         let cutoff = self.history.stall_cutoff();
@@ -77,7 +78,7 @@ impl Server {
 
     /// After step 7: connections that waited for the input budget are read
     /// again once all input together is back under it.
-    pub(super) fn resume_input_waiters(&mut self) {
+    pub(super) fn resume_input_waiters(&mut self, now: Instant) {
         if self.books.input_waiters.is_empty()
             || self.books.input_held > self.config.max_input_bytes
         {
@@ -87,7 +88,7 @@ impl Server {
             if let Some(conn) = self.connections.get_mut(&token)
                 && conn.hold == Some(Hold::InputBudget)
             {
-                self.books.set_hold(conn, Some(Hold::Budget));
+                self.books.set_hold(conn, Some(Hold::Budget), now);
             }
         }
     }
@@ -95,21 +96,21 @@ impl Server {
     /// After step 7: once readers have freed room, paused senders are read
     /// again (next turn, through the read backlog).
     pub(super) fn resume_paused_senders(&mut self, now: Instant) {
-        if self.books.paused_senders.is_empty() {
+        let Some(since) = self.books.paused_since else {
             return;
-        }
-        let since = self.history.full_since();
+        };
         if !self.history.accepts() {
             return;
         }
-        let waited = since.map_or(0, |s| now.saturating_duration_since(s).as_millis());
+        let waited = now.saturating_duration_since(since).as_millis();
+        self.books.paused_since = None;
         let paused = std::mem::take(&mut self.books.paused_senders);
         info!("senders resumed: {} waited {waited} ms", paused.len());
         for token in paused {
             if let Some(conn) = self.connections.get_mut(&token)
                 && conn.hold == Some(Hold::LogFull)
             {
-                self.books.set_hold(conn, Some(Hold::Budget));
+                self.books.set_hold(conn, Some(Hold::Budget), now);
                 self.books.backlog(conn);
             }
         }

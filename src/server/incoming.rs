@@ -69,7 +69,7 @@ impl Server {
         if !held_before && self.books.input_held > self.config.max_input_bytes {
             // All connections together hold their budget of input: none is
             // read until decoding (or a timeout) brings it down.
-            self.books.set_hold(conn, Some(Hold::InputBudget));
+            self.books.set_hold(conn, Some(Hold::InputBudget), now);
             return self.follow_up(token, now);
         }
         let outcome =
@@ -78,7 +78,7 @@ impl Server {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        self.books.set_hold(conn, hold);
+        self.books.set_hold(conn, hold, now);
         self.limit_unfinished(token, now);
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
