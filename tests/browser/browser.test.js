@@ -308,7 +308,9 @@ describe('miochat in Chromium', () => {
     const res = await fetch(s.base + '/status');
     assert.equal(res.status, 200, 'GET /status');
     assert.match(res.headers.get('content-type') || '', /^application\/json\b/, 'content type of GET /status');
-    assert.deepEqual(await res.json(), { connections: 0 });
+    // connections is what the page shows; last_id and history describe the
+    // shared message log (nothing said yet on a fresh server).
+    assert.deepEqual(await res.json(), { connections: 0, last_id: 0, history: { messages: 0, bytes: 0 } });
   });
 
   scenario('two tabs chat: sent shows as →, received as ←, never echoed', async (ctx) => {
