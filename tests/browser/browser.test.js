@@ -223,8 +223,39 @@ function waitLine(page, dir, text, timeout = T_MSG) {
   );
 }
 
+// Like waitLine, for a text that matches a regular expression.
+function waitLineMatching(page, dir, re, timeout = T_MSG) {
+  return page.waitForFunction(
+    ([d, src, flags]) => [...document.querySelectorAll(`#log li[data-dir="${d}"] .text`)]
+      .some((e) => new RegExp(src, flags).test(e.textContent)),
+    [dir, re.source, re.flags],
+    { timeout, polling: 50 },
+  );
+}
+
 function lines(page, dir) {
   return page.$$eval(`#log li[data-dir="${dir}"] .text`, (els) => els.map((e) => e.textContent));
+}
+
+// The chat lines (→ and ←) as "from: text", in order; own lines end in
+// " [state]" (pending, acked, unsure).
+function chat(page) {
+  return page.$$eval('#log li.chat', (els) => els.map((li) => `${li.dataset.from}: ${li.querySelector('.text').textContent}` +
+    (li.dataset.dir === 'out' ? ` [${li.dataset.state}]` : '')));
+}
+
+// Wait until every own line is acked, and return how many there are.
+async function waitAllAcked(page, timeout = T_MSG) {
+  await page.waitForFunction(() => document.querySelectorAll('#log li[data-dir="out"]:not([data-state="acked"])').length === 0,
+    null, { timeout, polling: 50 });
+  return page.$$eval('#log li[data-dir="out"]', (els) => els.length);
+}
+
+// The name the server gave a tab, from its welcome line.
+async function welcomedAs(page, timeout = T_CONNECT) {
+  await waitLineMatching(page, 'sys', /^welcome: connected to chat as /, timeout);
+  const all = await lines(page, 'sys');
+  return all.filter((t) => t.startsWith('welcome: ')).pop().replace('welcome: connected to chat as ', '');
 }
 
 // Type with real key events, then click Send.
@@ -319,11 +350,17 @@ describe('miochat in Chromium', () => {
     const b = await ctx.page(s.base + '/', 'B');
     await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
 
-    // The welcome is a system line, not a chat line with raw JSON.
+    // The welcome is a system line with the name the server gave (a guest
+    // name: none was chosen), not a chat line with raw JSON.
+    const nameA = await welcomedAs(a);
+    const nameB = await welcomedAs(b);
+    assert.match(nameA, /^guest-\d+$/);
+    assert.match(nameB, /^guest-\d+$/);
+    assert.notEqual(nameA, nameB);
     for (const p of [a, b]) {
-      await waitLine(p, 'sys', 'welcome: connected to chat');
       assert.deepEqual(await lines(p, 'in'), [], 'the welcome must not show as a received chat line');
     }
+    assert.equal(await a.getAttribute('#name', 'placeholder'), nameA, 'the name field shows the guest name');
     // /status is polled: both tabs see two connections.
     await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
 
@@ -341,6 +378,11 @@ describe('miochat in Chromium', () => {
     await waitLine(b, 'out', 'hi back from B');
     assert.deepEqual(await lines(a, 'in'), ['hi back from B'], 'A never sees its own message as ←');
     assert.deepEqual(await lines(b, 'out'), ['hi back from B']);
+    // Who said what: the sender's name before the text, own lines acked.
+    await Promise.all([waitAllAcked(a), waitAllAcked(b)]);
+    assert.deepEqual(await chat(a), [`${nameA}: hello from A [acked]`, `${nameB}: hi back from B`]);
+    assert.deepEqual(await chat(b), [`${nameA}: hello from A`, `${nameB}: hi back from B [acked]`]);
+    assert.equal(await a.getAttribute('#log li[data-dir="out"]', 'data-id'), '1', 'the ack gives the message its id');
 
     // Blank and whitespace-only input is refused, not sent.
     await a.click('#input');
@@ -370,12 +412,13 @@ describe('miochat in Chromium', () => {
       assert.ok(sw <= cw, `the log scrolls sideways (${sw} > ${cw}): long lines must wrap`);
     }
 
-    // A binary frame from a third, non-browser client shows as its size.
+    // A binary frame from a third, non-browser client (no subprotocol: it
+    // gets the raw frames) shows as its size.
     const raw = new WebSocket(`ws://127.0.0.1:${s.port}/`);
     await new Promise((resolve, reject) => { raw.once('message', resolve); raw.once('error', reject); });
     await Promise.all([waitConnections(a, 3), waitConnections(b, 3)]);
     raw.send(Buffer.from([0, 1, 2, 254, 255]), { binary: true });
-    await Promise.all([waitLine(a, 'in', '[binary 5 bytes]'), waitLine(b, 'in', '[binary 5 bytes]')]);
+    await Promise.all([waitLine(a, 'in', '[binary, 5 bytes]'), waitLine(b, 'in', '[binary, 5 bytes]')]);
     raw.close(1000, 'bye');
     await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
 
@@ -454,6 +497,9 @@ describe('miochat in Chromium', () => {
     for (const p of [a, b]) {
       assert.equal(await p.isHidden('#retry'), true, 'the countdown is gone once connected');
       assert.equal(await p.isHidden('#close-info'), true, 'the old close is cleared once connected');
+      // The tabs asked to resume in the old server's epoch: the new server
+      // answers with a reset, and the page says what that means.
+      await waitLineMatching(p, 'warn', /^the server restarted while you were disconnected: /);
     }
     await a.click('#send'); // the kept text goes out now
     await waitLine(b, 'in', 'anyone there?');
