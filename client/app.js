@@ -1,10 +1,24 @@
 // miochat browser client: plain JavaScript, no framework, no build step.
 //
 // One WebSocket at a time to ws(s)://<this host>/ (keeping ?token= from the
-// page URL), a log of what went each way, the connection state as a badge,
-// the close code in words, and automatic reconnect with exponential backoff.
+// page URL), a log of who said what, the connection state as a badge, the
+// close code in words, and automatic reconnect with exponential backoff.
 // Everything that came from the network is inserted with textContent, never
 // innerHTML, so a message can never become markup.
+//
+// The page speaks the miochat.v1 subprotocol (src/v1.rs on the server): every
+// frame the server sends is one JSON object, as text.
+//
+//   {"type":"welcome","message":"connected to chat","epoch":E,"last_id":N,"name":"guest-12"}
+//   {"type":"message","id":N,"from":"guest-7","text":"…"}    (or "binary":"<base64>")
+//   {"type":"ack","id":N}                                    (our own message, stored as N)
+//   {"type":"reset","reason":"history gone","last_id":N}     (a resume that cannot be served)
+//
+// Ids count up in the server's message log; the epoch names that log (a
+// restarted server has a new one). After a reconnect the page asks for what
+// it missed with ?since=<highest id seen>&epoch=<epoch>: the server replays
+// every message after that id, then goes on live, or sends one reset when it
+// no longer holds them. The name the user picks travels as ?name=.
 'use strict';
 
 (function () {
@@ -44,6 +58,8 @@
   const el = {
     state: $('state'),
     connections: $('connections'),
+    nameForm: $('name-form'),
+    name: $('name'),
     reconnect: $('reconnect'),
     disconnect: $('disconnect'),
     closeInfo: $('close-info'),
@@ -56,13 +72,68 @@
     endpoint: $('endpoint'),
   };
 
+  const SUBPROTOCOL = 'miochat.v1';
+  const NAME_KEY = 'miochat.name'; // localStorage key of the chosen name
+
+  // --- the name -----------------------------------------------------------
+  // The server refuses a bad ?name= with HTTP 400, and a browser only sees
+  // the connection fail (1006, no reason). So the page checks the same rules
+  // first (src/v1.rs check_name): 1 to 32 characters, counted as code points
+  // like Rust's chars(), none of them a control character (Unicode Cc).
+  // Returns what is wrong, or null. An empty name means "give me a guest
+  // name" and is fine.
+  function nameProblem(name) {
+    if (name === '') return null;
+    if (Array.from(name).length > 32) return 'a name has at most 32 characters';
+    if (/\p{Cc}/u.test(name)) return 'a name must not contain control characters';
+    try {
+      encodeURIComponent(name); // throws on a lone surrogate (not valid Unicode)
+    } catch (e) {
+      return 'a name must be valid Unicode';
+    }
+    return null;
+  }
+
+  // localStorage can be missing or refuse (private modes, file:// pages):
+  // then the name lasts as long as the page.
+  let nameFallback = '';
+  function storedName() {
+    let name = nameFallback;
+    try { name = localStorage.getItem(NAME_KEY) ?? ''; } catch (e) { /* no storage */ }
+    return nameProblem(name) === null ? name : ''; // never send a name the server would refuse
+  }
+  function storeName(name) {
+    nameFallback = name;
+    try {
+      if (name === '') localStorage.removeItem(NAME_KEY);
+      else localStorage.setItem(NAME_KEY, name);
+    } catch (e) { /* no storage: nameFallback keeps it */ }
+  }
+
   // --- where to connect ---------------------------------------------------
   const pageParams = new URLSearchParams(location.search);
   const token = pageParams.get('token');
-  const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/' +
-    (token !== null ? '?token=' + encodeURIComponent(token) : '');
-  // Shown under the composer; the token itself is not echoed on screen.
-  el.endpoint.textContent = wsUrl.replace(/token=[^&]*/, 'token=…');
+  const wsBase = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/';
+
+  // Where this page stands in the server's message log, kept across
+  // connections so that a reconnect can ask for what it missed.
+  let epoch = null; // the log's epoch from the last welcome; null: never welcomed
+  let lastId = 0;   // the highest id seen (message or ack) in that epoch
+
+  // The URL of the next connection: the token, the chosen name, and where to
+  // resume. encodeURIComponent, not URLSearchParams: the latter writes a
+  // space as "+", which is only right in HTML forms.
+  function wsUrl() {
+    const query = [];
+    if (token !== null) query.push('token=' + encodeURIComponent(token));
+    const name = storedName();
+    if (name !== '') query.push('name=' + encodeURIComponent(name));
+    if (epoch !== null) query.push('since=' + lastId, 'epoch=' + encodeURIComponent(epoch));
+    return wsBase + (query.length ? '?' + query.join('&') : '');
+  }
+
+  // A URL as shown on screen: the token itself is never echoed.
+  const shown = (url) => url.replace(/token=[^&]*/, 'token=…');
 
   // --- state --------------------------------------------------------------
   let ws = null;              // the current socket, or null
@@ -74,6 +145,16 @@
   let autoReconnect = true;   // false after the user pressed Disconnect
   let failLine = null;        // the log line that counts repeated failed attempts
   let failCount = 0;
+
+  let myName = null;          // the name the server gave us (the welcome's name)
+  // Our own messages the server has not acked yet, oldest first:
+  // { li, text, name, sock, old }. sock is the socket that sent it; acks on
+  // it come in the order the messages were sent. old: see onWelcome.
+  const pending = [];
+  // While a resume is being replayed: { upTo, count, line, restarted }.
+  // upTo is the welcome's last_id: every message with an id up to it is
+  // replay (it was stored before we came back), everything after is live.
+  let replay = null;
 
   function setState(state) {
     el.state.dataset.state = state;
@@ -91,27 +172,227 @@
       .map((n) => String(n).padStart(2, '0')).join(':');
   }
 
-  // kind: 'out' (→ sent), 'in' (← received), 'sys' (about the connection),
-  // 'err' (something went wrong). Returns the <li> so it can be updated.
-  function addLine(kind, text) {
-    const nearBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 40;
+  const MARKS = {
+    out: ['→', 'sent'], in: ['←', 'received'], sys: ['•', 'info'], warn: ['⚠', 'warning'], err: ['!', 'error'],
+  };
+
+  // kind: 'out' (→ we said), 'in' (← someone else said), 'sys' (about the
+  // connection), 'warn' (something the user should know), 'err' (something
+  // went wrong). `from` (chat lines only) is the sender's name, shown before
+  // the text. Returns the <li> so it can be updated.
+  function addLine(kind, text, from = null) {
+    const nearBottom = atBottom;
     const li = document.createElement('li');
     li.className = 'line ' + kind;
     li.dataset.dir = kind;
     const mark = document.createElement('span');
     mark.className = 'mark';
-    mark.textContent = kind === 'out' ? '→' : kind === 'in' ? '←' : kind === 'err' ? '!' : '•';
-    mark.setAttribute('aria-label', kind === 'out' ? 'sent' : kind === 'in' ? 'received' : kind === 'err' ? 'error' : 'info');
+    mark.textContent = MARKS[kind][0];
+    mark.setAttribute('aria-label', MARKS[kind][1]);
+    li.append(mark);
+    if (from !== null) {
+      // A chat line: the name gets a colour of its own, the same in every tab.
+      li.classList.add('chat');
+      li.dataset.from = from;
+      li.style.setProperty('--hue', String(nameHue(from)));
+      // A long name is cut with "…" (the full one is its tooltip); the
+      // "(you)" of our own lines stays in view.
+      const who = document.createElement('span');
+      who.className = 'from';
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = from;
+      name.title = from;
+      who.append(name);
+      if (kind === 'out') {
+        const you = document.createElement('span');
+        you.className = 'you';
+        you.textContent = '(you)';
+        who.append(you);
+      }
+      li.append(who);
+    }
     const body = document.createElement('span');
     body.className = 'text';
     body.textContent = text;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    const status = document.createElement('span');
+    status.className = 'status';
     const when = document.createElement('time');
     when.className = 'time';
     when.textContent = timeNow();
-    li.append(mark, body, when);
+    meta.append(status, when);
+    li.append(body, meta);
     el.log.append(li);
     if (nearBottom || kind === 'out') el.log.scrollTop = el.log.scrollHeight;
     return li;
+  }
+
+  // Whether the log shows its newest line: then new lines and a resized
+  // window keep it there; a reader scrolled up to older lines stays put.
+  let atBottom = true;
+  el.log.addEventListener('scroll', () => {
+    atBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 40;
+  });
+  new ResizeObserver(() => {
+    if (atBottom) el.log.scrollTop = el.log.scrollHeight;
+  }).observe(el.log);
+
+  // A hue from 0 to 359 for a name (a string hash), so each sender keeps
+  // one colour.
+  function nameHue(name) {
+    let h = 0;
+    for (const c of name) h = (h * 31 + c.codePointAt(0)) % 360;
+    return h;
+  }
+
+  // Our own lines go through these states (li.dataset.state):
+  //   pending  sent, waiting for the server's ack
+  //   acked    the server stored it (li.dataset.id is its id)
+  //   unsure   the connection ended before the ack; the next connection
+  //            turns it into acked if the message comes back from the log
+  const OWN_STATES = {
+    pending: ['sending…', 'sent, waiting for the server to confirm it'],
+    acked: ['✓', 'stored by the server'],
+    unsure: ['?', 'not confirmed: the connection closed before the server acknowledged it'],
+  };
+
+  function setOwnState(li, state, id = null) {
+    li.dataset.state = state;
+    const status = li.querySelector('.status');
+    status.textContent = OWN_STATES[state][0];
+    status.title = OWN_STATES[state][1];
+    if (id !== null) {
+      li.dataset.id = String(id);
+      status.title += ' as message #' + id;
+    }
+  }
+
+  // The connection that sent them is gone: its acks will never come. Mark
+  // our unacked lines unsure until the next connection tells more.
+  function connectionEnded() {
+    for (const p of pending) setOwnState(p.li, 'unsure');
+  }
+
+  const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+
+  // --- what the server says -----------------------------------------------
+  // `since` is where this connection asked to resume ({ epoch, lastId }), or
+  // null on a first connection.
+  function onWelcome(msg, since) {
+    // A message sent on a connection that ended before its ack may still
+    // have been stored: then it comes back on the next connection, from our
+    // old name, either replayed or (if the server read it only after this
+    // welcome) live, and onChatMessage matches it to its line. Lines the
+    // previous connection could not account for are given up on; this one
+    // gets the lines of the connection just ended.
+    for (let i = pending.length - 1; i >= 0; i--) {
+      if (pending[i].old) pending.splice(i, 1); // stays unsure
+      else if (pending[i].sock !== ws) pending[i].old = true;
+    }
+    myName = String(msg.name);
+    el.name.placeholder = myName; // with no name chosen, this is the guest name
+    addLine('sys', 'welcome: ' + String(msg.message ?? '') + ' as ' + myName);
+    const newest = Number(msg.last_id);
+    const theirEpoch = String(msg.epoch);
+    if (since === null) {
+      // A first connection: what was said before we came is not replayed.
+      epoch = theirEpoch;
+      lastId = newest;
+    } else if (theirEpoch !== since.epoch || newest < since.lastId) {
+      // Another log (the server restarted): our ids mean nothing there and a
+      // reset follows. Count from this log's ids from now on.
+      epoch = theirEpoch;
+      lastId = newest;
+      replay = { upTo: newest, count: 0, line: null, restarted: true };
+    } else if (newest > since.lastId) {
+      // Either the replay of ids since.lastId+1 .. newest follows, or a
+      // reset when the server no longer holds them.
+      replay = { upTo: newest, count: 0, line: null, restarted: false };
+    }
+    // Else nothing was said while we were away: no replay, no reset.
+  }
+
+  function onChatMessage(msg) {
+    const id = Number(msg.id);
+    if (replay !== null && id > replay.upTo) endReplay(); // the first live one
+    if (id <= lastId) {
+      // Never show one message twice (the server sends none twice; this
+      // guards the page's own bookkeeping).
+      console.warn('miochat: message ' + id + ' seen already, not shown again');
+      return;
+    }
+    lastId = id;
+    const from = String(msg.from);
+    const text = typeof msg.text === 'string' ? msg.text : '[binary, ' + base64Bytes(msg.binary) + ' bytes]';
+    // A message of ours whose ack never came (see onWelcome): the unsure
+    // line already shown, now known to be stored. They come back in the
+    // order they were sent, so only the oldest can be next.
+    const oldest = pending.find((p) => p.old);
+    if (oldest && oldest.name === from && oldest.text === text) {
+      pending.splice(pending.indexOf(oldest), 1);
+      setOwnState(oldest.li, 'acked', id);
+    } else {
+      if (replay !== null) countReplayed();
+      addLine('in', text, from).dataset.id = String(id);
+    }
+    if (replay !== null && id === replay.upTo) endReplay(); // the last replayed one
+  }
+
+  // One more missed message restored: the line above the replayed ones says
+  // how many so far, and ends up saying how many in all.
+  function countReplayed() {
+    replay.count += 1;
+    const text = plural(replay.count, 'missed message', 'missed messages') + ' restored';
+    if (replay.line === null) {
+      replay.line = addLine('sys', text);
+      replay.line.classList.add('restored');
+    } else {
+      replay.line.querySelector('.text').textContent = text;
+    }
+  }
+
+  // The replay is complete: what follows is live.
+  function endReplay() {
+    replay = null;
+  }
+
+  function onAck(msg) {
+    const id = Number(msg.id);
+    if (replay !== null) endReplay(); // acks are live: the replay came first
+    const i = pending.findIndex((p) => p.sock === ws);
+    if (i < 0) {
+      console.warn('miochat: ack ' + id + ' for no message of ours');
+    } else {
+      setOwnState(pending.splice(i, 1)[0].li, 'acked', id);
+    }
+    if (id > lastId) lastId = id;
+  }
+
+  // The server no longer holds what we missed (or restarted): say so, and go
+  // on live from its newest id.
+  function onReset(msg) {
+    const missed = replay !== null && !replay.restarted ? Number(msg.last_id) - lastId : 0;
+    if (replay !== null && replay.restarted) {
+      addLine('warn', 'the server restarted while you were disconnected: ' +
+        'any messages sent before the restart that you had not seen are lost');
+    } else if (missed > 0) {
+      addLine('warn', plural(missed, 'message', 'messages') + ' lost while you were disconnected: ' +
+        'the server no longer holds ' + (missed === 1 ? 'it' : 'them'));
+    } else {
+      addLine('warn', 'some messages may have been lost while you were disconnected');
+    }
+    replay = null;
+    lastId = Number(msg.last_id);
+  }
+
+  // The size of base64 data without decoding it: 3 bytes per 4 characters,
+  // less one per "=" of padding.
+  function base64Bytes(b64) {
+    const s = String(b64 ?? '');
+    const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+    return Math.floor(s.length / 4) * 3 - pad;
   }
 
   // --- /status: the number of open connections ----------------------------
@@ -158,21 +439,29 @@
       ws = null;
       old.onopen = old.onmessage = old.onclose = old.onerror = null;
       try { old.close(1000, 'reconnecting'); } catch (e) { /* already closed */ }
+      connectionEnded();
     }
     setState(everConnected ? 'reconnecting' : 'connecting');
 
+    const url = wsUrl();
+    el.endpoint.textContent = shown(url) + ' · ' + SUBPROTOCOL;
+    // Where this connection resumes; fixed now, as epoch and lastId move on.
+    const since = epoch !== null ? { epoch, lastId } : null;
+    replay = null;
+
     let sock;
     try {
-      sock = new WebSocket(wsUrl);
+      // Offering the subprotocol is what makes the server speak JSON. A
+      // server that does not echo it fails the handshake in the browser.
+      sock = new WebSocket(url, [SUBPROTOCOL]);
     } catch (e) {
-      addLine('err', 'cannot open ' + wsUrl + ': ' + e.message);
+      addLine('err', 'cannot open ' + shown(url) + ': ' + e.message);
       setState('disconnected');
       return;
     }
     sock.binaryType = 'arraybuffer';
     ws = sock;
     let opened = false;
-    let first = true; // the first message of a connection may be the welcome
 
     sock.onopen = () => {
       if (ws !== sock) return;
@@ -185,30 +474,25 @@
       el.closeInfo.hidden = true;
       delete el.closeInfo.dataset.code;
       el.hint.hidden = true;
-      addLine('sys', 'connected to ' + el.endpoint.textContent);
+      addLine('sys', 'connected to ' + shown(wsBase + (token !== null ? '?token=' + token : '')) +
+        (since !== null ? ', resuming after message #' + since.lastId : ''));
       refreshStatus();
     };
 
+    // Every frame is one JSON object. A chat line that looks like JSON
+    // ({"type":"welcome"} typed by someone) arrives inside a message's
+    // "text", so it can never pass for the server's own objects.
     sock.onmessage = (ev) => {
       if (ws !== sock) return;
-      const wasFirst = first;
-      first = false;
-      if (typeof ev.data !== 'string') {
-        const n = ev.data.byteLength !== undefined ? ev.data.byteLength : ev.data.size;
-        addLine('in', '[binary ' + n + ' bytes]');
-        return;
+      let msg = null;
+      try { msg = typeof ev.data === 'string' ? JSON.parse(ev.data) : null; } catch (e) { /* below */ }
+      switch (msg && msg.type) {
+        case 'welcome': onWelcome(msg, since); break;
+        case 'message': onChatMessage(msg); break;
+        case 'ack': onAck(msg); break;
+        case 'reset': onReset(msg); break;
+        default: console.warn('miochat: not a miochat.v1 object, ignored:', ev.data);
       }
-      // Only the server's first message can be the welcome: a later
-      // {"type":"welcome"} is a chat line someone typed and is shown as such.
-      if (wasFirst) {
-        let msg = null;
-        try { msg = JSON.parse(ev.data); } catch (e) { /* plain chat text */ }
-        if (msg && msg.type === 'welcome') {
-          addLine('sys', 'welcome: ' + String(msg.message ?? ''));
-          return;
-        }
-      }
-      addLine('in', ev.data);
     };
 
     sock.onerror = () => {
@@ -218,6 +502,7 @@
     sock.onclose = (ev) => {
       if (ws !== sock) return;
       ws = null;
+      connectionEnded();
       onClosed(ev, opened);
     };
   }
@@ -332,7 +617,10 @@
       return;
     }
     ws.send(text);
-    addLine('out', text);
+    // Shown at once, marked pending until the server's ack says it is stored.
+    const li = addLine('out', text, myName ?? 'you');
+    setOwnState(li, 'pending');
+    pending.push({ li, text, name: myName, sock: ws, old: false });
     el.input.value = '';
     el.input.removeAttribute('aria-invalid');
     el.input.placeholder = 'Type a message, Enter to send';
@@ -340,6 +628,42 @@
   });
 
   el.input.addEventListener('input', () => el.input.removeAttribute('aria-invalid'));
+
+  // --- choosing a name ----------------------------------------------------
+  // Applied with Enter or when the field loses focus. The server takes a
+  // name only at the upgrade, so a new name means a new connection; it
+  // resumes after the last id seen, so nothing said meanwhile is missed.
+  function applyName() {
+    const wanted = el.name.value.trim();
+    const problem = nameProblem(wanted);
+    if (problem !== null) {
+      // Enter fires both change and submit: say it once.
+      if (el.name.getAttribute('aria-invalid') !== 'true') addLine('err', 'name not changed: ' + problem);
+      el.name.setAttribute('aria-invalid', 'true');
+      el.name.title = problem;
+      return;
+    }
+    el.name.removeAttribute('aria-invalid');
+    el.name.title = '';
+    el.name.value = wanted;
+    if (wanted === storedName()) return;
+    storeName(wanted);
+    const what = wanted === '' ? 'a guest name' : 'the name ' + wanted;
+    if (ws) {
+      addLine('sys', 'reconnecting to use ' + what);
+      connect();
+    } else {
+      addLine('sys', 'saved: the next connection uses ' + what);
+    }
+  }
+
+  el.nameForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    applyName();
+    el.input.focus();
+  });
+  el.name.addEventListener('change', applyName);
+  el.name.addEventListener('input', () => el.name.removeAttribute('aria-invalid'));
 
   el.reconnect.addEventListener('click', () => {
     autoReconnect = true;
@@ -355,6 +679,7 @@
   });
 
   // --- go -----------------------------------------------------------------
+  el.name.value = storedName();
   connect();
   refreshStatus();
   setInterval(refreshStatus, STATUS_EVERY_MS);

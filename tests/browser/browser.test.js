@@ -98,8 +98,8 @@ class Server {
 
   // Start a server and wait for its port. With a fixed port, retry the bind
   // for a while: the previous server on it may have just died.
-  static async start({ port = 0, token = null, retryForMs = 0 } = {}) {
-    const args = ['--addr', `127.0.0.1:${port}`];
+  static async start({ port = 0, token = null, retryForMs = 0, extra = [] } = {}) {
+    const args = ['--addr', `127.0.0.1:${port}`, ...extra];
     if (token !== null) args.push('--token', token);
     const deadline = Date.now() + retryForMs;
     const failed = [];
@@ -170,9 +170,13 @@ function scenario(name, body) {
       // Each tab gets a browser context (a window) of its own: two tabs of
       // one window would leave one in the background, where Chromium runs
       // timers and animation frames at 1 Hz and every click takes seconds.
-      async page(url, name) {
+      // storage: localStorage entries the page finds when it first loads.
+      async page(url, name, { storage = {} } = {}) {
         const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
         this.contexts.push(context);
+        await context.addInitScript((entries) => {
+          for (const [k, v] of Object.entries(entries)) if (localStorage.getItem(k) === null) localStorage.setItem(k, v);
+        }, storage);
         const page = await context.newPage();
         page.on('console', (m) => this.consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
         page.on('pageerror', (e) => this.pageErrors.push(`[${name}] ${e.stack || e.message}`));
@@ -223,8 +227,47 @@ function waitLine(page, dir, text, timeout = T_MSG) {
   );
 }
 
+// Like waitLine, for a text that matches a regular expression.
+function waitLineMatching(page, dir, re, timeout = T_MSG) {
+  return page.waitForFunction(
+    ([d, src, flags]) => [...document.querySelectorAll(`#log li[data-dir="${d}"] .text`)]
+      .some((e) => new RegExp(src, flags).test(e.textContent)),
+    [dir, re.source, re.flags],
+    { timeout, polling: 50 },
+  );
+}
+
 function lines(page, dir) {
   return page.$$eval(`#log li[data-dir="${dir}"] .text`, (els) => els.map((e) => e.textContent));
+}
+
+// The chat lines (→ and ←) as "from: text", in order; own lines end in
+// " [state]" (pending, acked, unsure).
+function chat(page) {
+  return page.$$eval('#log li.chat', (els) => els.map((li) => `${li.dataset.from}: ${li.querySelector('.text').textContent}` +
+    (li.dataset.dir === 'out' ? ` [${li.dataset.state}]` : '')));
+}
+
+// Wait until every own line is acked, and return how many there are.
+async function waitAllAcked(page, timeout = T_MSG) {
+  await page.waitForFunction(() => document.querySelectorAll('#log li[data-dir="out"]:not([data-state="acked"])').length === 0,
+    null, { timeout, polling: 50 });
+  return page.$$eval('#log li[data-dir="out"]', (els) => els.length);
+}
+
+// The name the server gave a tab, from its welcome line.
+async function welcomedAs(page, timeout = T_CONNECT) {
+  await waitLineMatching(page, 'sys', /^welcome: connected to chat as /, timeout);
+  const all = await lines(page, 'sys');
+  return all.filter((t) => t.startsWith('welcome: ')).pop().replace('welcome: connected to chat as ', '');
+}
+
+// Choose a name in the page's name field, as a user would: type, Enter.
+async function chooseName(page, name) {
+  await page.fill('#name', '');
+  await page.click('#name');
+  await page.keyboard.type(name);
+  await page.keyboard.press('Enter');
 }
 
 // Type with real key events, then click Send.
@@ -247,6 +290,28 @@ function waitConnections(page, n, timeout = T_MSG) {
 async function shot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+// One picture of several tabs side by side (each at the size it has now),
+// laid out by a page of their screenshots.
+async function shotSideBySide(pages, name) {
+  const images = await Promise.all(pages.map((p) => p.screenshot()));
+  const sizes = await Promise.all(pages.map((p) => p.viewportSize()));
+  const gap = 14;
+  const width = sizes.reduce((w, s) => w + s.width, 0) + gap * (pages.length + 1);
+  const height = Math.max(...sizes.map((s) => s.height)) + 2 * gap;
+  const context = await browser.newContext({ viewport: { width, height } });
+  try {
+    const page = await context.newPage();
+    const imgs = images.map((b) => `<img src="data:image/png;base64,${b.toString('base64')}">`).join('');
+    await page.setContent(`<style>body{margin:0;padding:${gap}px;display:flex;gap:${gap}px;background:#c9d1d9}` +
+      'img{display:block;border-radius:8px;box-shadow:0 2px 10px #0003}</style>' + imgs);
+    await page.waitForFunction(() => [...document.images].every((i) => i.complete));
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, name) });
+  } finally {
+    await context.close();
+  }
 }
 
 // A raw HTTP upgrade request, to see what the server answers before any
@@ -308,7 +373,9 @@ describe('miochat in Chromium', () => {
     const res = await fetch(s.base + '/status');
     assert.equal(res.status, 200, 'GET /status');
     assert.match(res.headers.get('content-type') || '', /^application\/json\b/, 'content type of GET /status');
-    assert.deepEqual(await res.json(), { connections: 0 });
+    // connections is what the page shows; last_id and history describe the
+    // shared message log (nothing said yet on a fresh server).
+    assert.deepEqual(await res.json(), { connections: 0, last_id: 0, history: { messages: 0, bytes: 0 } });
   });
 
   scenario('two tabs chat: sent shows as →, received as ←, never echoed', async (ctx) => {
@@ -317,11 +384,17 @@ describe('miochat in Chromium', () => {
     const b = await ctx.page(s.base + '/', 'B');
     await Promise.all([waitState(a, 'connected'), waitState(b, 'connected')]);
 
-    // The welcome is a system line, not a chat line with raw JSON.
+    // The welcome is a system line with the name the server gave (a guest
+    // name: none was chosen), not a chat line with raw JSON.
+    const nameA = await welcomedAs(a);
+    const nameB = await welcomedAs(b);
+    assert.match(nameA, /^guest-\d+$/);
+    assert.match(nameB, /^guest-\d+$/);
+    assert.notEqual(nameA, nameB);
     for (const p of [a, b]) {
-      await waitLine(p, 'sys', 'welcome: connected to chat');
       assert.deepEqual(await lines(p, 'in'), [], 'the welcome must not show as a received chat line');
     }
+    assert.equal(await a.getAttribute('#name', 'placeholder'), nameA, 'the name field shows the guest name');
     // /status is polled: both tabs see two connections.
     await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
 
@@ -339,6 +412,11 @@ describe('miochat in Chromium', () => {
     await waitLine(b, 'out', 'hi back from B');
     assert.deepEqual(await lines(a, 'in'), ['hi back from B'], 'A never sees its own message as ←');
     assert.deepEqual(await lines(b, 'out'), ['hi back from B']);
+    // Who said what: the sender's name before the text, own lines acked.
+    await Promise.all([waitAllAcked(a), waitAllAcked(b)]);
+    assert.deepEqual(await chat(a), [`${nameA}: hello from A [acked]`, `${nameB}: hi back from B`]);
+    assert.deepEqual(await chat(b), [`${nameA}: hello from A`, `${nameB}: hi back from B [acked]`]);
+    assert.equal(await a.getAttribute('#log li[data-dir="out"]', 'data-id'), '1', 'the ack gives the message its id');
 
     // Blank and whitespace-only input is refused, not sent.
     await a.click('#input');
@@ -368,12 +446,13 @@ describe('miochat in Chromium', () => {
       assert.ok(sw <= cw, `the log scrolls sideways (${sw} > ${cw}): long lines must wrap`);
     }
 
-    // A binary frame from a third, non-browser client shows as its size.
+    // A binary frame from a third, non-browser client (no subprotocol: it
+    // gets the raw frames) shows as its size.
     const raw = new WebSocket(`ws://127.0.0.1:${s.port}/`);
     await new Promise((resolve, reject) => { raw.once('message', resolve); raw.once('error', reject); });
     await Promise.all([waitConnections(a, 3), waitConnections(b, 3)]);
     raw.send(Buffer.from([0, 1, 2, 254, 255]), { binary: true });
-    await Promise.all([waitLine(a, 'in', '[binary 5 bytes]'), waitLine(b, 'in', '[binary 5 bytes]')]);
+    await Promise.all([waitLine(a, 'in', '[binary, 5 bytes]'), waitLine(b, 'in', '[binary, 5 bytes]')]);
     raw.close(1000, 'bye');
     await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
 
@@ -388,6 +467,163 @@ describe('miochat in Chromium', () => {
     await shot(b, 'tab-b-narrow.png');
     await b.emulateMedia({ colorScheme: 'dark' });
     await shot(b, 'tab-b-narrow-dark.png');
+  });
+
+  scenario('names: chosen in the page, checked first, remembered, shown to the others', async (ctx) => {
+    const s = await ctx.server();
+    const a = await ctx.page(s.base + '/', 'A');
+    const b = await ctx.page(s.base + '/', 'B');
+    await Promise.all([welcomedAs(a), welcomedAs(b)]);
+
+    // The server answers a bad ?name= with 400, which a browser only sees as
+    // 1006: the page checks first and stays connected under its old name.
+    assert.equal((await rawUpgrade(s.port, '/?name=' + 'x'.repeat(33))).status, 400, 'the server refuses 33 characters');
+    await chooseName(a, 'x'.repeat(33));
+    await waitLine(a, 'err', 'name not changed: a name has at most 32 characters');
+    assert.equal(await a.getAttribute('#name', 'aria-invalid'), 'true');
+    assert.equal(await a.evaluate(() => localStorage.getItem('miochat.name')), null);
+    assert.equal(await state(a), 'connected', 'a refused name does not reconnect');
+
+    // A good name (a space and non-ASCII travel percent-encoded) reconnects
+    // the tab under it, and is kept in localStorage.
+    await chooseName(a, 'Ann Ångström');
+    await waitLine(a, 'sys', 'welcome: connected to chat as Ann Ångström');
+    assert.equal(await a.getAttribute('#name', 'aria-invalid'), null);
+    assert.equal(await a.evaluate(() => localStorage.getItem('miochat.name')), 'Ann Ångström');
+    await chooseName(b, 'bob');
+    await waitLine(b, 'sys', 'welcome: connected to chat as bob');
+    await waitState(a, 'connected');
+    await typeAndPressEnter(a, 'hi, I am Ann');
+    await waitLine(b, 'in', 'hi, I am Ann');
+    await typeAndPressEnter(b, 'hello Ann');
+    await waitLine(a, 'in', 'hello Ann');
+    await Promise.all([waitAllAcked(a), waitAllAcked(b)]);
+    assert.deepEqual(await chat(a), ['Ann Ångström: hi, I am Ann [acked]', 'bob: hello Ann']);
+    assert.deepEqual(await chat(b), ['Ann Ångström: hi, I am Ann', 'bob: hello Ann [acked]']);
+
+    // A message sent just before a rename: the old connection is closed
+    // before its ack can arrive (the server is stopped meanwhile), so the
+    // line is unsure; the server stored it, so it comes back on the new
+    // connection from the old name (replayed or live, whichever the server
+    // read first) and the line turns acked, shown once, as ours.
+    s.kill('SIGSTOP');
+    try {
+      await typeAndPressEnter(a, 'sent just before a rename');
+      await chooseName(a, 'ann');
+      await a.waitForSelector('#log li[data-dir="out"][data-state="unsure"]', { state: 'attached', timeout: T_MSG });
+    } finally {
+      s.kill('SIGCONT');
+    }
+    await waitLine(a, 'sys', 'welcome: connected to chat as ann');
+    await waitLine(b, 'in', 'sent just before a rename');
+    assert.equal(await waitAllAcked(a), 2);
+    await typeAndPressEnter(b, 'nice new name');
+    await waitLine(a, 'in', 'nice new name');
+    assert.deepEqual(await chat(a), ['Ann Ångström: hi, I am Ann [acked]', 'bob: hello Ann',
+      'Ann Ångström: sent just before a rename [acked]', 'bob: nice new name']);
+
+    // Remembered: a reload connects under the name at once.
+    await a.reload();
+    await waitLine(a, 'sys', 'welcome: connected to chat as ann');
+    assert.equal(await a.inputValue('#name'), 'ann');
+    // And an empty name goes back to a guest name.
+    await a.fill('#name', '');
+    await a.press('#name', 'Enter');
+    await waitLineMatching(a, 'sys', /^welcome: connected to chat as guest-\d+$/);
+    assert.equal(await a.evaluate(() => localStorage.getItem('miochat.name')), null);
+  });
+
+  scenario('a tab that was away gets what it missed, once and in order', async (ctx) => {
+    const s = await ctx.server();
+    // Names chosen on an earlier visit (localStorage).
+    const a = await ctx.page(s.base + '/', 'ann', { storage: { 'miochat.name': 'ann' } });
+    const b = await ctx.page(s.base + '/', 'bob', { storage: { 'miochat.name': 'bob' } });
+    await Promise.all([waitLine(a, 'sys', 'welcome: connected to chat as ann'), waitLine(b, 'sys', 'welcome: connected to chat as bob')]);
+
+    const say = async (page, other, text) => {
+      await typeAndPressEnter(page, text);
+      await waitLine(other, 'in', text);
+    };
+    await say(a, b, 'Morning! Is the 2.3 release still on for today?');
+    await say(b, a, 'Yes, the last CI run was green');
+    await say(a, b, 'Great. I’m on the train, the connection may drop in the tunnels');
+
+    // ann goes away. Once the close handshake is done the server sends her
+    // nothing more, so what bob says next is missed.
+    await a.click('#disconnect');
+    await waitCloseCode(a, 1000);
+    const missed = [
+      'Tagged v2.3.0 and pushed the tag',
+      'Release notes are up on the wiki',
+      'I’ll start the rollout when you’re back',
+    ];
+    for (const text of missed) await typeAndPressEnter(b, text);
+    assert.equal(await waitAllAcked(b), 4, 'bob’s messages are stored');
+    assert.equal((await chat(a)).length, 3, 'ann saw none of them');
+
+    // ann comes back: the three are replayed, after a line that counts them.
+    await a.click('#reconnect');
+    await waitLine(a, 'sys', 'connected to ' + s.base.replace('http', 'ws') + '/, resuming after message #3');
+    await waitLine(a, 'sys', '3 missed messages restored');
+    for (const text of missed) await waitLine(a, 'in', text);
+    // Live again: bob's next message is not counted as restored.
+    await say(b, a, 'Welcome back!');
+    await say(a, b, 'Thanks! Read it all, go ahead with the rollout');
+    await Promise.all([waitAllAcked(a), waitAllAcked(b)]);
+
+    const want = [
+      'ann: Morning! Is the 2.3 release still on for today? [acked]',
+      'bob: Yes, the last CI run was green',
+      'ann: Great. I’m on the train, the connection may drop in the tunnels [acked]',
+      ...missed.map((t) => 'bob: ' + t),
+      'bob: Welcome back!',
+      'ann: Thanks! Read it all, go ahead with the rollout [acked]',
+    ];
+    assert.deepEqual(await chat(a), want, 'each message once, in order');
+    // The count sits right above the replayed messages, and is the only one.
+    const texts = await a.$$eval('#log li', (els) => els.map((li) => li.querySelector('.text').textContent));
+    const at = texts.indexOf('3 missed messages restored');
+    assert.deepEqual(texts.slice(at + 1, at + 4), missed);
+    assert.equal(texts.filter((t) => /missed messages? restored/.test(t)).length, 1);
+    assert.deepEqual(await lines(a, 'warn'), [], 'nothing was lost');
+    // The ids line up with bob's acks: the resume asked for exactly what followed.
+    const ids = await a.$$eval('#log li.chat', (els) => els.map((li) => li.dataset.id ?? null));
+    assert.deepEqual(ids.slice(3, 6), ['4', '5', '6']);
+
+    await shot(a, 'tab-a-restored.png');
+    // The README's picture (notes/img/chat-two-tabs.png): the two tabs side
+    // by side, each scrolled to its newest line and counting both.
+    await Promise.all([waitConnections(a, 2), waitConnections(b, 2)]);
+    for (const p of [a, b]) {
+      await p.setViewportSize({ width: 660, height: 740 });
+      await p.click('#input'); // where a user's cursor would be
+    }
+    await shotSideBySide([a, b], 'two-tabs.png');
+  });
+
+  scenario('a tab away for longer than the history holds is told messages were lost', async (ctx) => {
+    const s = await ctx.server({ extra: ['--history-messages', '2'] });
+    const a = await ctx.page(s.base + '/', 'A');
+    const b = await ctx.page(s.base + '/', 'B');
+    await Promise.all([welcomedAs(a), welcomedAs(b)]);
+    await typeAndPressEnter(a, 'back in a minute');
+    await waitLine(b, 'in', 'back in a minute');
+    await waitAllAcked(a);
+
+    await a.click('#disconnect');
+    await waitCloseCode(a, 1000);
+    const gone = ['one', 'two', 'three', 'four'];
+    for (const text of gone) await typeAndPressEnter(b, text);
+    assert.equal(await waitAllAcked(b), 4);
+
+    // The log holds the last two: ann's resume after id 1 cannot be served.
+    await a.click('#reconnect');
+    await waitLine(a, 'warn', '4 messages lost while you were disconnected: the server no longer holds them');
+    await typeAndPressEnter(b, 'after the gap');
+    await waitLine(a, 'in', 'after the gap');
+    assert.deepEqual(await lines(a, 'in'), ['after the gap'], 'nothing of the lost ones shows');
+    assert.equal((await lines(a, 'sys')).some((t) => /restored/.test(t)), false);
+    await shot(a, 'tab-a-reset.png');
   });
 
   scenario('the Disconnect and Reconnect buttons', async (ctx) => {
@@ -452,6 +688,9 @@ describe('miochat in Chromium', () => {
     for (const p of [a, b]) {
       assert.equal(await p.isHidden('#retry'), true, 'the countdown is gone once connected');
       assert.equal(await p.isHidden('#close-info'), true, 'the old close is cleared once connected');
+      // The tabs asked to resume in the old server's epoch: the new server
+      // answers with a reset, and the page says what that means.
+      await waitLineMatching(p, 'warn', /^the server restarted while you were disconnected: /);
     }
     await a.click('#send'); // the kept text goes out now
     await waitLine(b, 'in', 'anyone there?');

@@ -93,3 +93,21 @@ test('the ws client sees 1009 for a message over the limit', async (t) => {
   ws.send(Buffer.alloc(2 * 1024 * 1024));
   assert.equal(await closed, 1009);
 });
+
+test('the ws client that offers miochat.v1 gets it echoed and JSON objects', async (t) => {
+  const server = startServer();
+  t.after(() => server.child.kill('SIGKILL'));
+  const addr = await server.ready;
+  const ws = new WebSocket(`ws://${addr}/?name=${encodeURIComponent('node ws')}`, ['miochat.v1']);
+  t.after(() => ws.terminate());
+  const welcome = nextMessage(ws);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  assert.equal(ws.protocol, 'miochat.v1', 'the server picked the offered subprotocol');
+  const w = JSON.parse(await welcome);
+  assert.equal(typeof w.epoch, 'string');
+  assert.deepEqual({ ...w, epoch: '…' },
+    { type: 'welcome', message: 'connected to chat', epoch: '…', last_id: 0, name: 'node ws' });
+  const ack = nextMessage(ws);
+  ws.send('first words');
+  assert.deepEqual(JSON.parse(await ack), { type: 'ack', id: 1 });
+});
