@@ -30,8 +30,8 @@ pub const READS_PER_TURN: usize = 4;
 /// before them (see `Connection::write_through`).
 pub const WRITE_THROUGH_BYTES: usize = 64 * 1024;
 
-/// Frames gathered into one vectored write at most.
-const WRITE_SLICES: usize = 64;
+/// Frames gathered into one vectored write at most (Linux takes up to 1024).
+const WRITE_SLICES: usize = 512;
 
 /// Why the loop stopped decoding a connection's input with some still
 /// unread or undecoded: it is not read again until the hold is lifted.
@@ -53,8 +53,8 @@ pub enum Hold {
 pub enum ReadOutcome {
     /// `WouldBlock`, or a short read: the socket is drained; wait for the next event.
     Drained,
-    /// The per-turn budget ran out with bytes possibly left in the socket.
-    BudgetSpent,
+    /// A full read: the socket may hold more.
+    More,
     /// `Ok(0)`: the peer sent FIN.
     PeerClosed,
     /// The socket failed (reset, for instance).
@@ -132,9 +132,10 @@ impl Connection {
         }
     }
 
-    /// Reads until the socket is drained or the budget is spent, handing
-    /// every byte to the session. mio is edge-triggered: a socket left with
-    /// unread bytes gets no second event, so draining is required.
+    /// One `read` into `scratch`, handed to the session. mio is
+    /// edge-triggered: a socket left with unread bytes gets no second event,
+    /// so the loop reads until this says the socket is drained (or the
+    /// turn's share is spent: then it is read again next turn).
     ///
     /// The rule is "read until `WouldBlock`". The shortcut: a read that
     /// returns less than `scratch` holds has drained the socket as surely,
@@ -144,26 +145,26 @@ impl Connection {
     /// or no event was seen at all): a FIN raises no new edge, so then
     /// `trust_short_reads` is false and we read on until `Ok(0)` or
     /// `WouldBlock` (notes/01-readiness.md#draining).
-    pub fn read_available(&mut self, scratch: &mut [u8], trust_short_reads: bool) -> ReadOutcome {
-        for _ in 0..READS_PER_TURN {
-            match self.socket.read(scratch) {
+    pub fn read_once(&mut self, scratch: &mut [u8], trust_short_reads: bool) -> ReadOutcome {
+        loop {
+            return match self.socket.read(scratch) {
                 // Ok(0): the peer closed its side (FIN).
-                Ok(0) => return ReadOutcome::PeerClosed,
+                Ok(0) => ReadOutcome::PeerClosed,
                 Ok(n) => {
                     trace!("{:?} read {n} bytes", self.token);
                     self.session.receive(&scratch[..n]);
-                    if n < scratch.len() && trust_short_reads {
-                        return ReadOutcome::Drained;
+                    match n < scratch.len() && trust_short_reads {
+                        true => ReadOutcome::Drained,
+                        false => ReadOutcome::More,
                     }
                 }
                 // WouldBlock: nothing more for now; the next edge will tell us.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::Drained,
                 // Interrupted: a signal arrived mid-call; just try again.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return ReadOutcome::Failed(e),
-            }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => ReadOutcome::Failed(e),
+            };
         }
-        ReadOutcome::BudgetSpent
     }
 
     /// Writes until everything is written or the socket would block: first
@@ -369,38 +370,43 @@ mod tests {
     }
 
     #[test]
-    fn one_call_reads_at_most_its_budget_and_says_so() {
+    fn a_full_read_says_more_may_follow_and_takes_one_scratch_only() {
         let (mut conn, mut client) = pair();
         client.write_all(&[b'a'; 1000]).unwrap();
         wait_readable(&conn, 1000);
         let mut scratch = [0; 16];
         assert!(matches!(
-            conn.read_available(&mut scratch, true),
-            ReadOutcome::BudgetSpent
+            conn.read_once(&mut scratch, true),
+            ReadOutcome::More
         ));
-        // Still handshaking: the session holds every byte read, unparsed.
+        // Still handshaking: the session holds the bytes read, unparsed.
         assert_eq!(conn.session.state(), ConnState::Handshaking);
         let mut rest = [0; 1000];
         let left = conn.socket.peek(&mut rest).unwrap();
-        assert_eq!(left, 1000 - READS_PER_TURN * scratch.len());
+        assert_eq!(left, 1000 - scratch.len());
     }
 
     #[test]
-    fn a_short_read_ends_the_round_unless_a_fin_may_follow() {
+    fn a_short_read_means_drained_unless_a_fin_may_follow() {
         let (mut conn, mut client) = pair();
         client.write_all(b"hello").unwrap();
         wait_readable(&conn, 5);
         let mut scratch = [0; 64];
         assert!(matches!(
-            conn.read_available(&mut scratch, true),
+            conn.read_once(&mut scratch, true),
             ReadOutcome::Drained
         ));
         client.write_all(b" world").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         wait_readable(&conn, 6);
-        // The event said the peer closed: read on until Ok(0).
+        // The event said the peer closed: a short read says "more", and the
+        // next read finds the FIN.
         assert!(matches!(
-            conn.read_available(&mut scratch, false),
+            conn.read_once(&mut scratch, false),
+            ReadOutcome::More
+        ));
+        assert!(matches!(
+            conn.read_once(&mut scratch, false),
             ReadOutcome::PeerClosed
         ));
     }

@@ -12,7 +12,7 @@ use log::{debug, info};
 use mio::Token;
 
 use super::{Server, WELCOME};
-use crate::connection::{Connection, Hold, ReadOutcome};
+use crate::connection::{Connection, Hold, READS_PER_TURN, ReadOutcome};
 use crate::frame::Opcode;
 use crate::handshake::{ChatOptions, Endpoint, Request};
 use crate::history::{Format, Reader};
@@ -25,7 +25,7 @@ use crate::v1;
 /// (`READS_PER_TURN` reads): a 6-byte frame costs as much to fan out as a
 /// large one, so a flood of tiny frames is bounded in messages too
 /// (notes/04-broadcast.md#fairness).
-pub const MESSAGES_PER_TURN: usize = 64;
+pub const MESSAGES_PER_TURN: usize = 256;
 
 impl Server {
     /// A readiness event said the socket has bytes, or that the peer left.
@@ -72,9 +72,13 @@ impl Server {
             self.books.set_hold(conn, Some(Hold::InputBudget), now);
             return self.follow_up(token, now);
         }
-        let outcome =
-            (!held_before).then(|| conn.read_available(&mut self.read_scratch, trust_short_reads));
-        let hold = self.act_on_events(token, now);
+        let (outcome, hold) = match held_before {
+            true => {
+                let mut messages = MESSAGES_PER_TURN;
+                (None, self.act_on_events(token, &mut messages, now))
+            }
+            false => self.read_share(token, trust_short_reads, now),
+        };
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -84,7 +88,7 @@ impl Server {
             return;
         };
         match outcome {
-            Some(ReadOutcome::BudgetSpent) => self.books.backlog(conn),
+            Some(ReadOutcome::More) => self.books.backlog(conn),
             // Bytes may have come while the input was held, with no new edge.
             None if hold.is_none() => self.books.backlog(conn),
             Some(ReadOutcome::PeerClosed) => conn.fin_deferred = true,
@@ -99,6 +103,29 @@ impl Server {
             conn.session.receive_fin(now);
         }
         self.follow_up(token, now);
+    }
+
+    /// Up to `READS_PER_TURN` reads, each decoded before the next, so a
+    /// connection stops reading as soon as it has used its messages for the
+    /// turn (or is held): what it holds undecoded is then one read at most.
+    fn read_share(
+        &mut self,
+        token: Token,
+        trust_short_reads: bool,
+        now: Instant,
+    ) -> (Option<ReadOutcome>, Option<Hold>) {
+        let mut messages = MESSAGES_PER_TURN;
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                return (None, None);
+            };
+            let outcome = conn.read_once(&mut self.read_scratch, trust_short_reads);
+            let hold = self.act_on_events(token, &mut messages, now);
+            if !matches!(outcome, ReadOutcome::More) || hold.is_some() {
+                return (Some(outcome), hold);
+            }
+        }
+        (Some(ReadOutcome::More), None)
     }
 
     /// A connection left inside a message whose input takes all connections'
@@ -120,8 +147,8 @@ impl Server {
 
     /// Takes the session's events, request heads and messages, up to this
     /// turn's budget. Returns why it stopped early, if it did.
-    fn act_on_events(&mut self, token: Token, now: Instant) -> Option<Hold> {
-        for _ in 0..MESSAGES_PER_TURN {
+    fn act_on_events(&mut self, token: Token, budget: &mut usize, now: Instant) -> Option<Hold> {
+        loop {
             let conn = self.connections.get_mut(&token)?;
             if conn.session.output_full(&self.config) {
                 return Some(Hold::OutputFull);
@@ -129,13 +156,16 @@ impl Server {
             if conn.reader.is_some() && !self.history.accepts() {
                 return Some(Hold::LogFull);
             }
+            if *budget == 0 {
+                return Some(Hold::Budget);
+            }
             match conn.session.next_event(&self.config, now) {
                 Some(Event::Request(head)) => self.answer_request(token, &head, now),
                 Some(Event::Message(message)) => self.deliver(token, message, now),
                 None => return None,
             }
+            *budget -= 1;
         }
-        Some(Hold::Budget)
     }
 
     /// A complete request head gets `101`, a page, `/status`, or a refusal.
