@@ -173,7 +173,7 @@ impl Config {
             "--max-buffered-bytes" => self.max_buffered_bytes = parse_positive(flag, &value)?,
             "--max-connections" => self.max_connections = parse_positive(flag, &value)?,
             "--history-bytes" => self.history_bytes = parse_positive(flag, &value)?,
-            "--send-buffer-bytes" => self.send_buffer_bytes = parse_positive(flag, &value)?,
+            "--send-buffer-bytes" => self.send_buffer_bytes = parse_at_least(flag, &value, 4096)?,
             "--history-messages" => self.history_messages = parse_positive(flag, &value)?,
             "--stall-ms" => self.stall = millis(flag, &value)?,
             "--message-timeout-ms" => self.message_timeout = millis(flag, &value)?,
@@ -204,6 +204,15 @@ fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, CliExit> {
 fn parse_positive(flag: &str, value: &str) -> Result<usize, CliExit> {
     match parse(flag, value)? {
         0 => Err(bad(format!("{flag} must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+/// A size below which a setting stops making sense (a send buffer smaller than
+/// a page moves a few bytes per wake-up: throughput collapses).
+fn parse_at_least(flag: &str, value: &str, least: usize) -> Result<usize, CliExit> {
+    match parse(flag, value)? {
+        n if n < least => Err(bad(format!("{flag} must be at least {least}"))),
         n => Ok(n),
     }
 }
@@ -299,6 +308,7 @@ mod tests {
             &["--heartbeat-ms", "0"],
             &["--max-connections"],
             &["--token", ""],
+            &["--send-buffer-bytes", "100"],
         ] {
             assert!(matches!(args(bad), Err(CliExit::Usage(_))), "{bad:?}");
         }

@@ -260,18 +260,25 @@ impl History {
         if reader.format != Format::V1 {
             return;
         }
+        // Room first: what no reader needs goes before more is made.
+        self.evict_unread(self.max_bytes, self.max_messages);
         let mut id = reader.next;
-        let mut made = 0;
-        while let Some(entry) = self.entry_mut(id)
-            && id < reader.next + count as u64
+        let mut made_one = false;
+        while id < reader.next + count as u64
+            && (!made_one || self.bytes <= self.max_bytes)
+            && let Some(entry) = self.entry_mut(id)
         {
             if entry.sender != reader.token && entry.v1.is_empty() {
                 entry.v1 = v1_frame(entry);
-                made += entry.v1.len();
+                let size = entry.v1.len();
+                self.bytes += size;
+                made_one = true;
             }
             id += 1;
         }
-        self.bytes += made;
+        // The v1 form of one message (JSON escapes a control character in 6
+        // bytes: up to 6 times the text) may take the log over its cap; more
+        // is not made until readers have moved on and room is made again.
         if self.bytes > self.max_bytes {
             self.full_since.get_or_insert(now);
         }

@@ -144,10 +144,13 @@ impl Server {
             self.events.iter().count(),
             timeout
         );
-        // 3. Dispatch.
+        // 3. Dispatch. Connections on the read backlog are set aside first:
+        //    those put there during this turn wait for the next one, so no
+        //    connection is read twice in a turn.
+        let backlog = std::mem::take(&mut self.books.read_backlog);
         self.dispatch_events(now);
-        // 4. Connections that had more to read than one turn's share.
-        self.read_backlog(now);
+        // 4. Connections that had more to read than last turn's share.
+        self.read_backlog(backlog, now);
         // 5. Timers.
         self.fire_timers(now);
         // 6. One flush per connection that has output.

@@ -114,13 +114,14 @@ fn a_flooding_sender_does_not_hold_up_a_second_sender() {
     // frozen (SIGSTOP) while the flood piles up in its socket and the polite
     // message arrives, so when it wakes both sockets are readable at once and
     // it has read none of the flood. With the budget, the flooder gets one
-    // share, READ_BUDGET_BYTES (256 KiB: 3 whole frames, not 4), before the
-    // polite client's event is served. N allows two shares (7 whole frames)
-    // plus one, so the order of the two events, or the flooder being served
-    // from both its event and the read backlog, cannot fail it. Measured: 3
-    // with the budget; 15 with a budget of 16 reads; 20 to all 300 (the
-    // message after the flood) with no budget or reading until WouldBlock.
-    const N: usize = 2 * READ_BUDGET_BYTES / FRAME + 1;
+    // share per turn, READ_BUDGET_BYTES (256 KiB: 3 whole frames, not 4),
+    // and is read once per turn: if its event comes first, one share goes
+    // before the polite client's event; if not, the polite message goes
+    // first. N is one share plus the frame cut by it. Measured: 3 with the
+    // budget; 7 when the backlog also read the flooder a second time in its
+    // first turn; 15 with a budget of 16 reads; 20 to all 300 (the message
+    // after the flood) with no budget or reading until WouldBlock.
+    const N: usize = READ_BUDGET_BYTES / FRAME + 1;
     // A generous buffer bound: this test is about fairness, not slow consumers.
     let server = ServerProcess::start(&[
         "--max-buffered-bytes",

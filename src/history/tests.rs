@@ -191,3 +191,21 @@ fn the_v1_form_counts_in_the_logs_size_and_can_fill_it() {
         "over 100 bytes: senders wait"
     );
 }
+
+#[test]
+fn v1_forms_are_made_within_the_cap_plus_one_form() {
+    // Text of control characters: its JSON escape is six times its size.
+    let mut history = History::new("e".into(), 1000, 100);
+    history.join(1);
+    for _ in 0..10 {
+        let text = Message::new(Opcode::Text, &[1u8; 50]).frame;
+        history.append(7, "x".into(), [text, Vec::new()], t0());
+    }
+    let v1 = reader(Format::V1, 3);
+    history.prepare(&v1, 512, t0());
+    let made = (1..=10)
+        .filter(|&id| !history.get(id).unwrap().v1.is_empty())
+        .count();
+    assert!((1..10).contains(&made), "{made} v1 forms made");
+    assert!(history.bytes() <= 1000 + 400, "{} bytes", history.bytes());
+}

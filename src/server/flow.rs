@@ -29,11 +29,16 @@ impl Server {
             .filter(|c| c.reader.as_ref().is_some_and(|r| r.next == oldest))
             .map(|c| c.peer.to_string())
             .collect();
+        let shown = holders.len().min(3);
+        let more = match holders.len() - shown {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         info!(
-            "senders paused: the log is full ({} messages, {} bytes); id {oldest} is unread by {}",
+            "senders paused: the log is full ({} messages, {} bytes); id {oldest} is unread by {}{more}",
             self.history.len(),
             self.history.bytes(),
-            holders.join(", ")
+            holders[..shown].join(", ")
         );
     }
 

@@ -44,8 +44,8 @@ impl Server {
     }
 
     /// Step 4: connections that had more to read than one turn's share.
-    pub(super) fn read_backlog(&mut self, now: Instant) {
-        for token in std::mem::take(&mut self.books.read_backlog) {
+    pub(super) fn read_backlog(&mut self, backlog: Vec<Token>, now: Instant) {
+        for token in backlog {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
