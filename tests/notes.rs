@@ -862,7 +862,7 @@ fn the_name_checker_catches_stale_names() {
     }
     for fine in [
         "Server::turn",
-        "miochat::server::Server::broadcast_from",
+        "miochat::server::Server::append_to_history",
         "ConnState::Lingering",
         "Interest::WRITABLE",
         "io::ErrorKind::WouldBlock",
@@ -1064,7 +1064,7 @@ const DOCUMENTED_STOPS: [(&str, &str); 7] = [
     ("accept", "miochat::server::Server::accept_new_clients"),
     ("handshake", "miochat::http::switching_protocols"),
     ("frame", "miochat::frame::apply_mask"),
-    ("broadcast", "miochat::server::Server::broadcast_from"),
+    ("broadcast", "miochat::server::Server::append_to_history"),
     ("timer", "miochat::session::Session::on_time"),
 ];
 
