@@ -36,6 +36,10 @@ const EXTERNAL: &[&str] = &[
     "Set",
     "VmRSS",
     "tcp_sendmsg",
+    // notes/09-shared-log.md: the peak of VmRSS, the kernel's TCP memory limits
+    "VmHWM",
+    "tcp_wmem",
+    "tcp_mem",
     // mio and the kernel's readiness API
     "Poll",
     "Token",
@@ -67,6 +71,9 @@ const EXTERNAL: &[&str] = &[
     // std
     "WouldBlock",
     "Interrupted",
+    "VecDeque",
+    "IoSlice",
+    "write_vectored",
     "ErrorKind",
     "WriteZero",
     "Instant",
