@@ -83,8 +83,12 @@ commands
   echo >>> frame: a complete client frame, still masked (notes/08-debugger.md#3-frame-decoded)\n
 end
 
-# ---- 4. broadcast: one encoded frame, about to be queued for every other client ----
-break miochat::server::Server::broadcast_from
+# ---- 4. broadcast: one encoded frame, about to be stored once in the shared log ----
+# Server::append_to_history is the whole broadcast: it appends the message to
+# the log and marks that the log grew; nothing is copied to anyone. The
+# waiting readers write it from the log in step 6. `finish`, then look at
+# self.history and self.books.log_grew.
+break miochat::server::Server::append_to_history
 set $bp_broadcast = $bpnum
 commands
   echo >>> broadcast: the message holds the server frame (notes/08-debugger.md#4-broadcast)\n

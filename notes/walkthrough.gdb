@@ -46,8 +46,13 @@ echo \n## 4. broadcast\n
 continue
 print sender
 bytes message.frame
-print self.books.flush_list
+print self.history.next_id
+print self.books.log_grew
+print self.books.waiting_readers
 finish
+print self.history.next_id
+print self.history.bytes
+print self.books.log_grew
 print self.books.flush_list
 
 echo \n## 5. timer fired\n

@@ -8,8 +8,8 @@
 //!
 //! A complete data message comes back as a value, a [`Message`], already
 //! re-encoded as one unmasked server frame: the server encodes each message
-//! once and then only copies those bytes to its recipients
-//! (notes/04-broadcast.md#encode-once).
+//! once, stores those bytes once in the shared log, and writes every
+//! recipient's socket from there (notes/04-broadcast.md#encode-once).
 
 use crate::error::{ProtocolError, is_valid_close_code};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, Opcode, apply_mask, encode_frame};
@@ -32,7 +32,7 @@ pub enum Decoded {
 ///
 /// The plain form would be the opcode and the payload, encoded into a frame
 /// for every recipient. The shortcut: it is encoded once, here, as the
-/// unmasked server frame (§5.1), and every recipient gets a copy of those
+/// unmasked server frame (§5.1), and every recipient is written those same
 /// bytes; [`Message::payload`] reads the payload back out of the frame
 /// (notes/README.md#shortcuts).
 #[derive(Clone, PartialEq, Eq)]

@@ -4,13 +4,17 @@
 //! loop until a signal has shut the server down, and [`Server::turn`] is one
 //! turn, top to bottom (notes/01-readiness.md#one-turn):
 //!
-//! 1. compute the poll timeout from the timer wheel (zero if reads are backlogged);
+//! 1. compute the poll timeout from the timer wheel and the log's stall
+//!    deadline (zero if reads are backlogged);
 //! 2. `poll`: sleep until a socket is ready, a signal arrives or a timer is due;
 //! 3. dispatch each event: accept, read + decode + deliver, or flush;
 //! 4. give backlogged readers their next share;
-//! 5. fire due timers: heartbeats, handshake and close timeouts;
-//! 6. flush every connection that got output this turn, once (coalescing);
-//! 7. retire the connections that closed.
+//! 5. fire due timers: heartbeats, handshake and close timeouts, and the
+//!    log's stall deadline (the readers that held it full are dropped);
+//! 6. flush every connection that got output this turn, and every caught-up
+//!    reader if the log grew, once (coalescing);
+//! 7. retire the connections that closed; then, if that (or reading) freed
+//!    room in the shared log, resume the senders that waited for it.
 //!
 //! The loop owns every socket and does every syscall; what the bytes mean is
 //! each connection's `Session` (session.rs), which never sees a socket. The

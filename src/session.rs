@@ -9,7 +9,8 @@
 //!   loop to route, or a complete message; pings, pongs and Close frames are
 //!   answered here;
 //! - the loop answers a head with [`Session::answer`] or [`Session::upgrade`],
-//!   and queues what others sent with [`Session::queue_data`];
+//!   and queues an `/echo` reply with [`Session::queue_data`] (chat messages
+//!   are not queued here: they wait in the shared log, `history.rs`);
 //! - [`Session::output`] is what to write; [`Session::wrote`] says how much was;
 //! - [`Session::poll_at`] is when the session wants the time again, and
 //!   [`Session::on_time`] gives it: handshake timeout, heartbeat, close timeout;
@@ -81,7 +82,8 @@ pub enum Ending {
     NoPong,
     /// Our Close, or our last answer, was not followed by the peer's close in time.
     CloseTimedOut,
-    /// More unsent output than `--max-buffered-bytes`: the peer does not read.
+    /// The peer does not read: its own output stayed over
+    /// `--max-buffered-bytes`, or it held the full shared log, for `--stall-ms`.
     SlowConsumer,
     /// TCP ended without a Close frame: a FIN, a reset, a failed write (§7.1.5).
     ConnectionLost,

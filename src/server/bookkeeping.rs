@@ -1,7 +1,7 @@
 //! The loop's records about its connections, and the one place they are kept
 //! in step with each session: [`Books::follow_up`] runs after anything
-//! happened to a connection (bytes read, a message delivered to it, a flush,
-//! a timer, a signal), and [`Server::retire_closed`] removes the ones that ended.
+//! happened to a connection (bytes read, a flush, a timer, a signal), and
+//! [`Server::retire_closed`] removes the ones that ended.
 //!
 //! A session decides *what* happens (session.rs); these records are how the
 //! loop acts on it: a timer armed for the session's next deadline, a place on
