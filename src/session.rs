@@ -22,7 +22,7 @@
 
 use std::time::Instant;
 
-use log::{debug, trace};
+use log::debug;
 
 use crate::config::Config;
 use crate::error::ProtocolError;
@@ -444,7 +444,6 @@ impl Session {
 
     /// The loop wrote the first `n` bytes of `output()`.
     pub fn wrote(&mut self, n: usize, config: &Config, now: Instant) {
-        trace!("Token({}) wrote {n} bytes", self.id);
         self.write_buf.drain(..n);
         self.write_partial = !self.write_buf.is_empty();
         self.track_output(config, now);
