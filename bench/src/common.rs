@@ -365,5 +365,13 @@ mod tests {
             parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\": 4"),
             None
         );
+        // miochat's /status since the shared log: more fields after "connections".
+        let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"connections\": 3, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n";
+        assert_eq!(parse_connections(r), Some(3));
+        // The peers' compact form.
+        assert_eq!(
+            parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\":10002}"),
+            Some(10002)
+        );
     }
 }
