@@ -9,6 +9,7 @@ mod handshake;
 mod idle;
 mod net;
 mod report;
+mod slow;
 mod storm;
 mod sys;
 mod watch;
@@ -57,6 +58,7 @@ scenarios (each prints one JSON line; exit 1 on any failure or violation):
   bigmsg       --bytes 1048576 --messages 100 --window 2 [--binary]
   storm-2k     --stuck 2000 --mib 64 --bytes 65536: N clients never read, one sender, one healthy reader
   storm-10k    the same with --stuck 10000
+  slow-reader  --senders 2 --bytes 1024 --duration 10 --read-bytes 65536 (per --tick-ms 10) --drain-s 5
   (these need --pid; they stop at --rss-ceiling-mib 3072 (server RSS) or
    --tcp-ceiling-mib (machine TCP memory; default min(3072, 90% of tcp_mem low))
    and say 'over the ceiling (stopped)'; --sample-ms 10, --stuck-rcvbuf 4096)
@@ -93,6 +95,7 @@ fn main() {
         "bigmsg",
         "storm-2k",
         "storm-10k",
+        "slow-reader",
     ]
     .contains(&scenario.as_str())
     {
@@ -139,6 +142,7 @@ fn main() {
         "bigmsg" => bigmsg::run(&ctx, &mut out),
         "storm-2k" => storm::run(&ctx, 2000, &mut out),
         "storm-10k" => storm::run(&ctx, 10000, &mut out),
+        "slow-reader" => slow::run(&ctx, &mut out),
         _ => unreachable!(),
     };
     if let Some(p) = ctx.probe.pid {

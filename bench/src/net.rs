@@ -287,6 +287,19 @@ impl Net {
         self.conns[id].budget = budget;
     }
 
+    /// Gives the connection `budget` bytes to read (replacing what was left;
+    /// None: no cap from now on) and reads now, up to that many: a reader
+    /// capped at a fixed byte rate calls this once per tick. Returns the bytes read.
+    pub fn read_up_to<H: Handler>(&mut self, id: usize, budget: Option<usize>, h: &mut H) -> usize {
+        if self.conns[id].sock.is_none() {
+            return 0;
+        }
+        self.conns[id].budget = budget;
+        let n = self.read_ready(id, h);
+        self.report_dead(h);
+        n
+    }
+
     /// Starts the closing handshake (status 1000).
     pub fn close(&mut self, id: usize) {
         if self.conns[id].phase == Phase::Open && !self.conns[id].close_sent {
