@@ -5,6 +5,7 @@ mod args;
 mod bigmsg;
 mod common;
 mod fanout;
+mod flood;
 mod handshake;
 mod idle;
 mod net;
@@ -59,7 +60,8 @@ scenarios (each prints one JSON line; exit 1 on any failure or violation):
   storm-2k     --stuck 2000 --mib 64 --bytes 65536: N clients never read, one sender, one healthy reader
   storm-10k    the same with --stuck 10000
   slow-reader  --senders 2 --bytes 1024 --duration 10 --read-bytes 65536 (per --tick-ms 10) --drain-s 5
-  (these need --pid; they stop at --rss-ceiling-mib 3072 (server RSS) or
+  flood        --clients 2000 --readers 100 --duration 10 --interval-ms 20 --probe-ms 200 --drain-s 10
+  (these three need --pid; they stop at --rss-ceiling-mib 3072 (server RSS) or
    --tcp-ceiling-mib (machine TCP memory; default min(3072, 90% of tcp_mem low))
    and say 'over the ceiling (stopped)'; --sample-ms 10, --stuck-rcvbuf 4096)
 common: --label NAME  --timeout 120 (s)  --src-ips 32 (127.0.0.x sources)
@@ -96,6 +98,7 @@ fn main() {
         "storm-2k",
         "storm-10k",
         "slow-reader",
+        "flood",
     ]
     .contains(&scenario.as_str())
     {
@@ -143,6 +146,7 @@ fn main() {
         "storm-2k" => storm::run(&ctx, 2000, &mut out),
         "storm-10k" => storm::run(&ctx, 10000, &mut out),
         "slow-reader" => slow::run(&ctx, &mut out),
+        "flood" => flood::run(&ctx, &mut out),
         _ => unreachable!(),
     };
     if let Some(p) = ctx.probe.pid {
