@@ -412,6 +412,9 @@ fn fmt(v: f64) -> String {
             out.push(c);
         }
         if v < 0.0 { format!("-{out}") } else { out }
+    } else if v.fract() == 0.0 {
+        // Counts (lost, dropped): no decimals.
+        format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
     } else {
@@ -811,6 +814,8 @@ mod tests {
         assert_eq!(fmt(123.4), "123");
         assert_eq!(fmt(12.34), "12.3");
         assert_eq!(fmt(1.234), "1.23");
+        assert_eq!(fmt(0.0), "0");
+        assert_eq!(fmt(12.0), "12");
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
     }
 }
