@@ -359,6 +359,20 @@ const METRICS: &[Metric] = &[
     ),
     m(
         "flood",
+        "upgrade_failed",
+        "upgrades failed or over 5 s",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "status_failed",
+        "GET /status failed or over 5 s",
+        false,
+        false,
+    ),
+    m(
+        "flood",
         "flood_delivered_per_reader_per_s",
         "flood frames/s to a reading client",
         true,
