@@ -9,16 +9,18 @@
 #
 # Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
 # for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
-# compare: 1500), and the per-scenario argument strings FANOUT_ARGS, RATE_ARGS, IDLE_ARGS,
-# HANDSHAKE_ARGS, BIGMSG_ARGS, FANOUT8_ARGS (fanout-w8: fanout with 8 messages in flight per sender). Every server and generator run is bounded in time; all load
-# goes to 127.0.0.1.
+# compare: 2400), MIOCHAT_ARGS (extra miochat flags, e.g. "--send-buffer-bytes 32768"), and
+# the per-scenario argument strings FANOUT_ARGS, FANOUT8_ARGS, RATE_ARGS, IDLE_ARGS,
+# HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS. Every
+# server and generator run is bounded in time; all load goes to 127.0.0.1; storm-*,
+# slow-reader and flood stop at a memory ceiling (server RSS, machine TCP memory).
 set -euo pipefail
 
 MODE=${1:-}
 case "$MODE" in
     bench | compare) ;;
     *)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
@@ -35,13 +37,14 @@ mkdir -p "$RESULTS_DIR"
 if [ "$MODE" = compare ]; then
     REPS=${REPS:-3}
     SERVERS=${SERVERS:-"miochat node-ws tokio-ws"}
-    BUDGET_S=${BUDGET_S:-1500}
+    BUDGET_S=${BUDGET_S:-2400}
 else
     REPS=${REPS:-1}
     SERVERS=${SERVERS:-"miochat"}
     BUDGET_S=${BUDGET_S:-900}
 fi
-SCENARIOS=${SCENARIOS:-"fanout fanout-w8 fanout-rate idle handshake bigmsg"}
+SCENARIOS=${SCENARIOS:-"fanout fanout-w8 fanout-rate idle handshake bigmsg storm-2k storm-10k slow-reader flood"}
+MIOCHAT_ARGS=${MIOCHAT_ARGS:-}
 
 if [ "${QUICK:-0}" = 1 ]; then
     FANOUT_ARGS=${FANOUT_ARGS:-"--clients 200 --senders 10 --messages 20 --bytes 64 --window 2"}
@@ -50,6 +53,10 @@ if [ "${QUICK:-0}" = 1 ]; then
     IDLE_ARGS=${IDLE_ARGS:-"--conns 1000 --duration 2 --settle 1"}
     HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 2"}
     BIGMSG_ARGS=${BIGMSG_ARGS:-"--bytes 1048576 --messages 20 --window 2"}
+    STORM2K_ARGS=${STORM2K_ARGS:-"--stuck 200 --mib 32"}
+    STORM10K_ARGS=${STORM10K_ARGS:-"--stuck 1000 --mib 32"}
+    SLOW_ARGS=${SLOW_ARGS:-"--duration 2 --drain-s 3"}
+    FLOOD_ARGS=${FLOOD_ARGS:-"--clients 200 --readers 20 --duration 2 --drain-s 6"}
 else
     FANOUT_ARGS=${FANOUT_ARGS:-"--clients 1000 --senders 10 --messages 300 --bytes 64 --window 2"}
     FANOUT8_ARGS=${FANOUT8_ARGS:-"--clients 1000 --senders 10 --messages 600 --bytes 64 --window 8"}
@@ -57,6 +64,10 @@ else
     IDLE_ARGS=${IDLE_ARGS:-"--conns 10000 --duration 10 --settle 2"}
     HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --duration 10"}
     BIGMSG_ARGS=${BIGMSG_ARGS:-"--bytes 1048576 --messages 500 --window 2"}
+    STORM2K_ARGS=${STORM2K_ARGS:-"--stuck 2000 --mib 64"}
+    STORM10K_ARGS=${STORM10K_ARGS:-"--stuck 10000 --mib 64"}
+    SLOW_ARGS=${SLOW_ARGS:-"--senders 2 --bytes 1024 --duration 10 --read-bytes 65536 --drain-s 5"}
+    FLOOD_ARGS=${FLOOD_ARGS:-"--clients 2000 --readers 100 --duration 10 --drain-s 10"}
 fi
 
 PIN_S=""
@@ -131,9 +142,10 @@ start_server() { # NAME HEARTBEAT_MS
     case "$name" in
         miochat)
             # RUST_LOG=warn: per-connection info lines would cost the server time.
+            # shellcheck disable=SC2086 # MIOCHAT_ARGS is a word list on purpose
             RUST_LOG=warn $PIN_S "$MIOCHAT" --addr 127.0.0.1:0 --heartbeat-ms "$hb" \
                 --max-connections 20000 --max-message-bytes 2097152 --max-buffered-bytes 4194304 \
-                >"$log_file" 2>&1 &
+                $MIOCHAT_ARGS >"$log_file" 2>&1 &
             ;;
         node-ws)
             $PIN_S node "$BENCH/peers/node-ws/server.js" --port 0 --heartbeat-ms "$hb" >"$log_file" 2>&1 &
@@ -172,6 +184,18 @@ start_server() { # NAME HEARTBEAT_MS
     return 1
 }
 
+# The memory scenarios measure the machine's TCP memory: give the buffers of the
+# previous run (closing sockets, orphans) up to 10 s to go below 256 MiB first.
+settle_tcp() {
+    local pages
+    for _ in $(seq 1 100); do
+        pages=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat)
+        [ "$((${pages:-0} * $(getconf PAGESIZE)))" -lt $((256 << 20)) ] && return 0
+        sleep 0.1
+    done
+    log "the machine's TCP memory is still $((pages * $(getconf PAGESIZE) >> 20)) MiB; starting anyway"
+}
+
 FAILS=0
 RUNS=0
 T_START=$(date +%s)
@@ -189,12 +213,17 @@ run_one() { # SERVER SCENARIO
             ;;
         handshake) args=$HANDSHAKE_ARGS ;;
         bigmsg) args=$BIGMSG_ARGS ;;
+        storm-2k) args=$STORM2K_ARGS ;;
+        storm-10k) args=$STORM10K_ARGS ;;
+        slow-reader) args=$SLOW_ARGS ;;
+        flood) args=$FLOOD_ARGS ;;
         *)
             echo "run.sh: unknown scenario $sc" >&2
             exit 2
             ;;
     esac
     RUNS=$((RUNS + 1))
+    case "$sc" in storm-* | slow-reader | flood) settle_tcp ;; esac
     if ! start_server "$name" "$hb"; then
         echo "{\"scenario\":\"$sc\",\"server\":\"$name\",\"ok\":false,\"error\":\"server did not start\"}" >>"$RESULTS"
         FAILS=$((FAILS + 1))
@@ -254,7 +283,7 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other work is not stopped)"
     echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
     servers_line="$(rustc --version)"
-    need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn"
+    need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn${MIOCHAT_ARGS:+, extra flags \`$MIOCHAT_ARGS\`}"
     need_server node-ws && servers_line="$servers_line; node-ws: ws $ws_version on Node $(node --version 2>/dev/null || echo '?')"
     need_server tokio-ws && servers_line="$servers_line; tokio-ws: tokio-tungstenite $tt_version, current_thread runtime"
     need_server tokio-ws-mt && servers_line="$servers_line; tokio-ws-mt: the same on a 2-worker multi_thread runtime"
@@ -265,6 +294,10 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"
     echo "- handshake: \`$HANDSHAKE_ARGS\`"
     echo "- bigmsg: \`$BIGMSG_ARGS\`"
+    echo "- storm-2k: \`$STORM2K_ARGS\`; storm-10k: \`$STORM10K_ARGS\`"
+    echo "- slow-reader: \`$SLOW_ARGS\`"
+    echo "- flood: \`$FLOOD_ARGS\`"
+    echo "- storm-*, slow-reader, flood: stopped at server RSS 3072 MiB or the machine's TCP memory at 90 % of tcp_mem low ($(awk '{ printf "%d", $1 * 0.9 * '"$(getconf PAGESIZE)"' / 1048576 }' /proc/sys/net/ipv4/tcp_mem 2>/dev/null || echo '?') MiB here, at most 3072) unless the argument strings say otherwise; miochat runs with its defaults for the shared log (\`--history-bytes\` 16 MiB, \`--history-messages\` 10000, \`--stall-ms\` 5000, \`--send-buffer-bytes\` 128 KiB); the peers have no such settings: they queue per connection without bound and never drop a reader"
     echo
     echo "A fresh server process for every run. \"per server CPU-s\" is work divided by the server's utime+stime"
     echo "(all threads) over the measured phase. See bench/README.md for the method."

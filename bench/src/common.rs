@@ -57,8 +57,8 @@ pub trait HasBase: crate::net::Handler {
     fn base(&mut self) -> &mut Base;
 }
 
-/// Opens `n` connections (at most `concurrency` upgrading at once) and waits
-/// until every one has had its welcome. Fails on any close or at `deadline`.
+/// Opens `n` more connections (at most `concurrency` upgrading at once) and
+/// waits until every one has had its welcome. Fails on any close or at `deadline`.
 pub fn establish<H: HasBase>(
     net: &mut Net,
     h: &mut H,
@@ -68,9 +68,10 @@ pub fn establish<H: HasBase>(
 ) -> Result<Duration, String> {
     let t0 = Instant::now();
     let first = net.conns.len();
+    let welcomed0 = h.base().n_welcomed;
     let mut opened = 0;
-    while h.base().n_welcomed < n {
-        let in_flight = opened - h.base().n_welcomed;
+    while h.base().n_welcomed - welcomed0 < n {
+        let in_flight = opened - (h.base().n_welcomed - welcomed0);
         let mut budget = concurrency.saturating_sub(in_flight);
         while opened < n && budget > 0 {
             net.open();
@@ -93,7 +94,7 @@ pub fn establish<H: HasBase>(
                 .count();
             return Err(format!(
                 "server did not answer in time: {} of {n} connections welcomed ({upgraded} upgraded) after {:.0} s",
-                b.n_welcomed,
+                b.n_welcomed - welcomed0,
                 deadline.as_secs_f64()
             ));
         }
@@ -364,6 +365,14 @@ mod tests {
         assert_eq!(
             parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\": 4"),
             None
+        );
+        // miochat's /status since the shared log: more fields after "connections".
+        let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"connections\": 3, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n";
+        assert_eq!(parse_connections(r), Some(3));
+        // The peers' compact form.
+        assert_eq!(
+            parse_connections(b"HTTP/1.1 200 OK\r\n\r\n{\"connections\":10002}"),
+            Some(10002)
         );
     }
 }

@@ -5,11 +5,15 @@ mod args;
 mod bigmsg;
 mod common;
 mod fanout;
+mod flood;
 mod handshake;
 mod idle;
 mod net;
 mod report;
+mod slow;
+mod storm;
 mod sys;
+mod watch;
 mod ws;
 
 use std::time::Duration;
@@ -53,6 +57,13 @@ scenarios (each prints one JSON line; exit 1 on any failure or violation):
   idle         --conns 10000 --duration 10 --settle 2   (run the server with a short heartbeat)
   handshake    --concurrency 32 --duration 10
   bigmsg       --bytes 1048576 --messages 100 --window 2 [--binary]
+  storm-2k     --stuck 2000 --mib 64 --bytes 65536: N clients never read, one sender, one healthy reader
+  storm-10k    the same with --stuck 10000
+  slow-reader  --senders 2 --bytes 1024 --duration 10 --read-bytes 65536 (per --tick-ms 10) --drain-s 5
+  flood        --clients 2000 --readers 100 --duration 10 --interval-ms 20 --probe-ms 200 --drain-s 10
+  (these three need --pid; they stop at --rss-ceiling-mib 3072 (server RSS) or
+   --tcp-ceiling-mib (machine TCP memory; default min(3072, 90% of tcp_mem low))
+   and say 'over the ceiling (stopped)'; --sample-ms 10, --stuck-rcvbuf 4096)
 common: --label NAME  --timeout 120 (s)  --src-ips 32 (127.0.0.x sources)
         --connect-concurrency 64  --no-status (skip the GET /status check)
 The target must be on loopback (127.0.0.0/8 or [::1]).";
@@ -84,6 +95,10 @@ fn main() {
         "idle",
         "handshake",
         "bigmsg",
+        "storm-2k",
+        "storm-10k",
+        "slow-reader",
+        "flood",
     ]
     .contains(&scenario.as_str())
     {
@@ -128,6 +143,10 @@ fn main() {
         "idle" => idle::run(&ctx, &mut out),
         "handshake" => handshake::run(&ctx, &mut out),
         "bigmsg" => bigmsg::run(&ctx, &mut out),
+        "storm-2k" => storm::run(&ctx, 2000, &mut out),
+        "storm-10k" => storm::run(&ctx, 10000, &mut out),
+        "slow-reader" => slow::run(&ctx, &mut out),
+        "flood" => flood::run(&ctx, &mut out),
         _ => unreachable!(),
     };
     if let Some(p) = ctx.probe.pid {

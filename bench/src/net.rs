@@ -120,6 +120,9 @@ pub struct Conn {
     wpos: usize,
     frag_op: u8,
     frag: Vec<u8>,
+    /// Bytes this connection may still read: None reads whatever arrives;
+    /// Some(0) stops reading (a stuck client); `Net::read_up_to` refills it.
+    budget: Option<usize>,
 }
 
 impl Conn {
@@ -135,6 +138,7 @@ impl Conn {
             wpos: 0,
             frag_op: 0,
             frag: Vec::new(),
+            budget: None,
         }
     }
 }
@@ -158,6 +162,8 @@ pub struct Net {
     max_frame: usize,
     dead: Vec<(usize, Closed)>,
     pub stats: Stats,
+    /// SO_RCVBUF for the sockets opened from now on (None: the kernel's default).
+    pub rcvbuf: Option<usize>,
 }
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -189,6 +195,7 @@ impl Net {
             max_frame,
             dead: Vec::new(),
             stats: Stats::default(),
+            rcvbuf: None,
         })
     }
 
@@ -220,8 +227,9 @@ impl Net {
         c.wpos = 0;
         c.frag_op = 0;
         c.frag.clear();
+        c.budget = None;
         self.stats.connects_started += 1;
-        let res = sys::connect_from(self.target.addr, src).and_then(|mut s| {
+        let res = sys::connect_from(self.target.addr, src, self.rcvbuf).and_then(|mut s| {
             self.poll.registry().register(
                 &mut s,
                 Token(id),
@@ -244,6 +252,12 @@ impl Net {
 
     /// Queues one masked frame and writes as much as the socket takes.
     pub fn send(&mut self, id: usize, opcode: u8, payload: &[u8]) {
+        self.queue(id, opcode, payload);
+        self.flush(id);
+    }
+
+    /// Queues one masked frame without writing: many small frames, then one `flush_now`.
+    pub fn queue(&mut self, id: usize, opcode: u8, payload: &[u8]) {
         let c = &mut self.conns[id];
         if c.phase != Phase::Open {
             return;
@@ -254,7 +268,36 @@ impl Net {
             c.wpos = 0;
         }
         ws::encode_frame(&mut c.wbuf, opcode, payload, mask);
+    }
+
+    /// Writes what `queue` left, as much as the socket takes now.
+    pub fn flush_now(&mut self, id: usize) {
         self.flush(id);
+    }
+
+    /// Bytes queued for this connection that the socket has not taken yet.
+    pub fn pending(&self, id: usize) -> usize {
+        let c = &self.conns[id];
+        c.wbuf.len() - c.wpos
+    }
+
+    /// Caps what this connection reads: Some(0) never reads again (a stuck
+    /// client: the server's bytes pile up in the kernel), None reads freely.
+    pub fn set_budget(&mut self, id: usize, budget: Option<usize>) {
+        self.conns[id].budget = budget;
+    }
+
+    /// Gives the connection `budget` bytes to read (replacing what was left;
+    /// None: no cap from now on) and reads now, up to that many: a reader
+    /// capped at a fixed byte rate calls this once per tick. Returns the bytes read.
+    pub fn read_up_to<H: Handler>(&mut self, id: usize, budget: Option<usize>, h: &mut H) -> usize {
+        if self.conns[id].sock.is_none() {
+            return 0;
+        }
+        self.conns[id].budget = budget;
+        let n = self.read_ready(id, h);
+        self.report_dead(h);
+        n
     }
 
     /// Starts the closing handshake (status 1000).
@@ -381,13 +424,20 @@ impl Net {
         }
     }
 
-    fn read_ready<H: Handler>(&mut self, id: usize, h: &mut H) {
+    fn read_ready<H: Handler>(&mut self, id: usize, h: &mut H) -> usize {
         let mut scratch = std::mem::take(&mut self.scratch);
         let now = Instant::now();
+        let mut total = 0;
         loop {
             let c = &mut self.conns[id];
             let Some(sock) = c.sock.as_mut() else { break };
-            let n = match sock.read(&mut scratch) {
+            // A capped reader reads at most its budget; at zero it leaves the
+            // bytes in the kernel (edge-triggered: `read_up_to` comes back for them).
+            let cap = c.budget.map_or(scratch.len(), |b| b.min(scratch.len()));
+            if cap == 0 {
+                break;
+            }
+            let n = match sock.read(&mut scratch[..cap]) {
                 Ok(0) => {
                     self.kill(id, Closed::Eof);
                     break;
@@ -400,6 +450,10 @@ impl Net {
                     break;
                 }
             };
+            total += n;
+            if let Some(b) = c.budget.as_mut() {
+                *b -= n;
+            }
             if c.rbuf.is_empty() {
                 let used = self.process(id, &scratch[..n], h, now);
                 if self.conns[id].phase != Phase::Closed && used < n {
@@ -418,11 +472,12 @@ impl Net {
             // A short read drained the socket: on a stream socket the edge-triggered
             // poll reports any later data as a new event (epoll(7)), so the extra
             // read that would only return WouldBlock is skipped.
-            if n < scratch.len() {
+            if n < cap {
                 break;
             }
         }
         self.scratch = scratch;
+        total
     }
 
     /// Consumes complete frames from `data`; returns how many bytes were used.

@@ -105,6 +105,8 @@ struct Metric {
     key: &'static str,
     name: &'static str,
     higher_better: bool,
+    /// Neither higher nor lower is better (a pace to compare, not to win).
+    neutral: bool,
     chart: bool,
 }
 
@@ -120,7 +122,20 @@ const fn m(
         key,
         name,
         higher_better,
+        neutral: false,
         chart,
+    }
+}
+
+/// A metric with no better direction.
+const fn neutral(scenario: &'static str, key: &'static str, name: &'static str) -> Metric {
+    Metric {
+        scenario,
+        key,
+        name,
+        higher_better: true,
+        neutral: true,
+        chart: false,
     }
 }
 
@@ -214,7 +229,166 @@ const METRICS: &[Metric] = &[
         false,
         false,
     ),
+    m(
+        "storm-2k",
+        "rss_growth_mib",
+        "server RSS growth (MiB)",
+        false,
+        true,
+    ),
+    m(
+        "storm-2k",
+        "tcp_mem_growth_mib",
+        "kernel TCP memory growth (MiB)",
+        false,
+        false,
+    ),
+    m("storm-2k", "elapsed_s", "time to deliver (s)", false, false),
+    m(
+        "storm-2k",
+        "lost",
+        "lost by the healthy reader",
+        false,
+        false,
+    ),
+    neutral("storm-2k", "stuck_dropped", "stuck clients dropped"),
+    m(
+        "storm-10k",
+        "rss_growth_mib",
+        "server RSS growth (MiB)",
+        false,
+        true,
+    ),
+    m(
+        "storm-10k",
+        "tcp_mem_growth_mib",
+        "kernel TCP memory growth (MiB)",
+        false,
+        false,
+    ),
+    m(
+        "storm-10k",
+        "elapsed_s",
+        "time to deliver (s)",
+        false,
+        false,
+    ),
+    m(
+        "storm-10k",
+        "lost",
+        "lost by the healthy reader",
+        false,
+        false,
+    ),
+    neutral("storm-10k", "stuck_dropped", "stuck clients dropped"),
+    m(
+        "slow-reader",
+        "slow_lost",
+        "lost by the slow reader",
+        false,
+        false,
+    ),
+    m(
+        "slow-reader",
+        "dropped",
+        "connections dropped",
+        false,
+        false,
+    ),
+    neutral("slow-reader", "sent_per_s", "senders' messages/s"),
+    neutral(
+        "slow-reader",
+        "reader_pace_msgs_per_s",
+        "slow reader's pace (messages/s)",
+    ),
+    m(
+        "slow-reader",
+        "rss_growth_mib",
+        "server RSS growth (MiB)",
+        false,
+        true,
+    ),
+    m(
+        "flood",
+        "pair_lat_p50_us",
+        "pair latency p50 (µs)",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "pair_lat_p99_us",
+        "pair latency p99 (µs)",
+        false,
+        true,
+    ),
+    m(
+        "flood",
+        "pair_undelivered",
+        "pair messages undelivered",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "upgrade_p50_us",
+        "new upgrade p50 (µs)",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "upgrade_p99_us",
+        "new upgrade p99 (µs)",
+        false,
+        true,
+    ),
+    m(
+        "flood",
+        "status_p50_us",
+        "GET /status p50 (µs)",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "status_p99_us",
+        "GET /status p99 (µs)",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "upgrade_failed",
+        "upgrades failed or over 5 s",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "status_failed",
+        "GET /status failed or over 5 s",
+        false,
+        false,
+    ),
+    m(
+        "flood",
+        "flood_delivered_per_reader_per_s",
+        "flood frames/s to a reading client",
+        true,
+        false,
+    ),
+    m(
+        "flood",
+        "rss_growth_mib",
+        "server RSS growth (MiB)",
+        false,
+        false,
+    ),
 ];
+
+/// What a run stopped at a memory ceiling shows instead of its figures.
+const OVER: &str = "over the ceiling (stopped)";
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -252,6 +426,9 @@ fn fmt(v: f64) -> String {
             out.push(c);
         }
         if v < 0.0 { format!("-{out}") } else { out }
+    } else if v.fract() == 0.0 {
+        // Counts (lost, dropped): no decimals.
+        format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
     } else {
@@ -304,6 +481,24 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
     let has_base = servers.first() == Some(&baseline) && servers.len() > 1;
     let ok = |r: &Row| r.get("ok") == Some(&Val::Bool(true));
+    // A run stopped at a memory ceiling succeeded, but its figures describe
+    // an unfinished run: they stay out of the medians.
+    let over = |r: &Row| r.get("over_ceiling") == Some(&Val::Bool(true));
+    let measured = |r: &Row| ok(r) && !over(r);
+    // (scenario, server) -> (runs stopped at a ceiling, runs that finished)
+    let mut stopped: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| ok(r)) {
+        let e = stopped
+            .entry((text(r, "scenario"), text(r, "server")))
+            .or_default();
+        if over(r) { e.0 += 1 } else { e.1 += 1 }
+    }
+    let stopped_of = |sc: &str, sv: &str| {
+        stopped
+            .get(&(sc.to_string(), sv.to_string()))
+            .copied()
+            .unwrap_or_default()
+    };
 
     // medians[metric index][server index], and each cell's spread
     let mut medians: Vec<Vec<Option<f64>>> = Vec::new();
@@ -321,7 +516,9 @@ pub fn run(a: &Args) -> Result<(), String> {
             .map(|s| {
                 rows.iter()
                     .filter(|r| {
-                        ok(r) && text(r, "scenario") == met.scenario && text(r, "server") == *s
+                        measured(r)
+                            && text(r, "scenario") == met.scenario
+                            && text(r, "server") == *s
                     })
                     .filter_map(|r| num(r, met.key))
                     .collect()
@@ -352,22 +549,29 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
     md.push('\n');
     for (mi, met) in METRICS.iter().enumerate() {
-        if medians[mi].iter().all(Option::is_none) {
+        let any_stopped = servers.iter().any(|s| stopped_of(met.scenario, s).0 > 0);
+        if medians[mi].iter().all(Option::is_none) && !any_stopped {
             continue;
         }
-        let _ = write!(
-            md,
-            "| {} | {} | {} |",
-            met.scenario,
-            met.name,
-            if met.higher_better { "higher" } else { "lower" }
-        );
-        for (v, sp) in medians[mi].iter().zip(&spreads[mi]) {
-            let cell = match (v, sp) {
+        let better = if met.neutral {
+            "–"
+        } else if met.higher_better {
+            "higher"
+        } else {
+            "lower"
+        };
+        let _ = write!(md, "| {} | {} | {better} |", met.scenario, met.name);
+        for (si, (v, sp)) in medians[mi].iter().zip(&spreads[mi]).enumerate() {
+            let (n_over, n_done) = stopped_of(met.scenario, &servers[si]);
+            let mut cell = match (v, sp) {
                 (Some(v), Some(sp)) => format!("{} ±{sp:.0}%", fmt(*v)),
                 (Some(v), None) => fmt(*v),
+                _ if n_over > 0 => OVER.into(),
                 _ => "–".into(),
             };
+            if n_over > 0 && n_done > 0 {
+                let _ = write!(cell, " ({n_over} of {} runs {OVER})", n_over + n_done);
+            }
             let _ = write!(md, " {cell} |");
         }
         if has_base {
@@ -397,6 +601,8 @@ pub fn run(a: &Args) -> Result<(), String> {
         let mut f = figs.join(", ");
         if !ok(r) {
             f = format!("**{}**", text(r, "error"));
+        } else if over(r) {
+            f = format!("**{}**", text(r, "stopped"));
         }
         let _ = writeln!(
             md,
@@ -412,13 +618,35 @@ pub fn run(a: &Args) -> Result<(), String> {
             "\n**{failed} run(s) failed**; they are left out of the medians."
         );
     }
+    let n_stopped: usize = stopped.values().map(|c| c.0).sum();
+    if n_stopped > 0 {
+        let _ = writeln!(
+            md,
+            "\n{n_stopped} run(s) were stopped at a memory ceiling (server RSS or the \
+             machine's TCP memory; see `rss_ceiling_mib`, `tcp_ceiling_mib` in the raw \
+             lines): their cells say \"{OVER}\" and they are left out of the medians."
+        );
+    }
 
     match &md_out {
         Some(p) => std::fs::write(p, &md).map_err(|e| format!("{p}: {e}"))?,
         None => print!("{md}"),
     }
     if let Some(p) = &svg_out {
-        std::fs::write(p, svg(&title, &servers, &medians)).map_err(|e| format!("{p}: {e}"))?;
+        let all_stopped: Vec<Vec<bool>> = METRICS
+            .iter()
+            .map(|met| {
+                servers
+                    .iter()
+                    .map(|s| {
+                        let (o, d) = stopped_of(met.scenario, s);
+                        o > 0 && d == 0
+                    })
+                    .collect()
+            })
+            .collect();
+        std::fs::write(p, svg(&title, &servers, &medians, &all_stopped))
+            .map_err(|e| format!("{p}: {e}"))?;
     }
     Ok(())
 }
@@ -430,12 +658,20 @@ fn esc(s: &str) -> String {
 }
 
 /// One small horizontal bar panel per charted metric, two panels a row.
-fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String {
+fn svg(
+    title: &str,
+    servers: &[String],
+    medians: &[Vec<Option<f64>>],
+    all_stopped: &[Vec<bool>],
+) -> String {
     const COLORS: [&str; 6] = [
         "#d9480f", "#1c7ed6", "#2b8a3e", "#7048e8", "#868e96", "#e67700",
     ];
     let charted: Vec<usize> = (0..METRICS.len())
-        .filter(|&i| METRICS[i].chart && medians[i].iter().any(Option::is_some))
+        .filter(|&i| {
+            METRICS[i].chart
+                && (medians[i].iter().any(Option::is_some) || all_stopped[i].contains(&true))
+        })
         .collect();
     let (pw, bar_h, gap) = (470.0, 18.0, 4.0);
     let ph = 34.0 + servers.len() as f64 * (bar_h + gap) + 10.0;
@@ -469,7 +705,9 @@ fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String 
         let met = &METRICS[mi];
         let x0 = 10.0 + (k % cols) as f64 * pw;
         let y0 = 60.0 + (k / cols) as f64 * ph;
-        let better = if met.higher_better {
+        let better = if met.neutral {
+            "a pace, not a score"
+        } else if met.higher_better {
             "higher is better"
         } else {
             "lower is better"
@@ -492,7 +730,17 @@ fn svg(title: &str, servers: &[String], medians: &[Vec<Option<f64>>]) -> String 
                 y + 13.0,
                 esc(&servers[si])
             );
-            let Some(v) = v else { continue };
+            let Some(v) = v else {
+                if all_stopped[mi][si] {
+                    let _ = writeln!(
+                        s,
+                        r##"<text x="{}" y="{}" fill="#c92a2a">{OVER}</text>"##,
+                        x0 + label_w + 4.0,
+                        y + 13.0
+                    );
+                }
+                continue;
+            };
             let w = if max > 0.0 {
                 (v / max * bar_w).max(1.0)
             } else {
@@ -533,11 +781,55 @@ mod tests {
     }
 
     #[test]
+    fn runs_over_the_ceiling_show_instead_of_figures() {
+        let dir = std::env::temp_dir().join(format!("miochat-bench-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.jsonl");
+        let md = dir.join("out.md");
+        std::fs::write(
+            &input,
+            concat!(
+                r#"{"scenario":"storm-2k","server":"miochat","rss_growth_mib":16.4,"lost":0,"over_ceiling":false,"ok":true}"#,
+                "\n",
+                r#"{"scenario":"storm-2k","server":"node-ws","rss_growth_mib":2900,"over_ceiling":true,"stopped":"over the ceiling (stopped): server RSS","ok":true}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let args = Args::parse(
+            [
+                "report",
+                "--input",
+                input.to_str().unwrap(),
+                "--md",
+                md.to_str().unwrap(),
+            ]
+            .into_iter()
+            .map(String::from),
+        )
+        .unwrap();
+        run(&args).unwrap();
+        let out = std::fs::read_to_string(&md).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("| storm-2k | server RSS growth"))
+            .unwrap();
+        assert!(
+            row.contains("| 16.4 | over the ceiling (stopped) | – |"),
+            "{row}"
+        );
+        assert!(out.contains("1 run(s) were stopped at a memory ceiling"));
+    }
+
+    #[test]
     fn formats() {
         assert_eq!(fmt(1234567.0), "1,234,567");
         assert_eq!(fmt(123.4), "123");
         assert_eq!(fmt(12.34), "12.3");
         assert_eq!(fmt(1.234), "1.23");
+        assert_eq!(fmt(0.0), "0");
+        assert_eq!(fmt(12.0), "12");
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
     }
 }

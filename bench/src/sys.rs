@@ -94,8 +94,14 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 
 /// A non-blocking TCP connect to `dst`, bound first to `src` (port chosen at
 /// connect time, so each source address has the full ephemeral range per
-/// destination). Returns while the connect is still in progress.
-pub fn connect_from(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<mio::net::TcpStream> {
+/// destination), with SO_RCVBUF set first if `rcvbuf` is given (before the
+/// connect, so the window it advertises is the small one). Returns while the
+/// connect is still in progress.
+pub fn connect_from(
+    dst: SocketAddr,
+    src: Option<IpAddr>,
+    rcvbuf: Option<usize>,
+) -> io::Result<mio::net::TcpStream> {
     let fam = if dst.is_ipv4() {
         libc::AF_INET
     } else {
@@ -119,6 +125,13 @@ pub fn connect_from(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<mio::net
         let p = &one as *const libc::c_int as *const libc::c_void;
         if libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, p, optlen) < 0 {
             return fail(fd);
+        }
+        if let Some(size) = rcvbuf {
+            let v = size.min(i32::MAX as usize) as libc::c_int;
+            let pv = &v as *const libc::c_int as *const libc::c_void;
+            if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, pv, optlen) < 0 {
+                return fail(fd);
+            }
         }
         if let (Some(IpAddr::V4(src)), SocketAddr::V4(_)) = (src, dst) {
             if libc::setsockopt(
@@ -194,5 +207,69 @@ impl Probe {
     /// Seconds of server CPU between two tick readings.
     pub fn cpu_secs(&self, before: Option<u64>, after: Option<u64>) -> Option<f64> {
         Some(after?.saturating_sub(before?) as f64 / self.clk_tck as f64)
+    }
+}
+
+/// A `Vm*:` line of /proc/PID/status (VmRSS, VmHWM), in bytes.
+pub fn proc_status_kib_field(pid: u32, field: &str) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
+            let kb: u64 = v
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .map_err(io::Error::other)?;
+            return Ok(kb * 1024);
+        }
+    }
+    Err(io::Error::other(format!(
+        "no {field} in /proc/{pid}/status"
+    )))
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// The machine's TCP line of /proc/net/sockstat: (mem in pages, orphans).
+/// `mem` is every TCP socket's buffers, both ends of loopback, all processes.
+pub fn sockstat_tcp() -> io::Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/net/sockstat")?;
+    parse_sockstat_tcp(&text).ok_or_else(|| io::Error::other("no TCP mem in /proc/net/sockstat"))
+}
+
+fn parse_sockstat_tcp(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let get = |k: &str| {
+        f.iter()
+            .position(|&w| w == k)
+            .and_then(|i| f.get(i + 1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((get("mem")?, get("orphan").unwrap_or(0)))
+}
+
+/// net.ipv4.tcp_mem (low, pressure, high), in pages.
+pub fn tcp_mem_limits() -> Option<[u64; 3]> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_mem").ok()?;
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (v.len() == 3).then(|| [v[0], v[1], v[2]])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sockstat() {
+        let t =
+            "sockets: used 17\nTCP: inuse 4 orphan 2 tw 62 alloc 4 mem 39\nUDP: inuse 0 mem 0\n";
+        assert_eq!(super::parse_sockstat_tcp(t), Some((39, 2)));
     }
 }
