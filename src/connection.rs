@@ -263,10 +263,21 @@ impl Connection {
     /// One write of what a closed session still holds (a Close 1008 for a
     /// slow consumer), unless a log frame was cut mid-write: then a Close
     /// would be read as part of its payload. Never waited on.
+    ///
+    /// A peer that was abandoned (it did not read) is then reset rather
+    /// than closed: a graceful close would leave the kernel
+    /// holding the unsent bytes of an orphaned socket until the peer reads
+    /// them or gives up, which for N such peers is N send buffers of kernel
+    /// memory (notes/09-shared-log.md#kernel-memory).
     pub fn say_last_words(&mut self) {
         let mid_frame = self.reader.as_ref().is_some_and(|r| r.offset > 0);
         if !mid_frame && !self.session.output().is_empty() {
             let _ = self.socket.write(self.session.output());
+        }
+        if self.session.ending().is_some_and(|e| e.abandoned) {
+            // SO_LINGER of zero: close() sends a reset and frees the buffers at once.
+            let _ =
+                socket2::SockRef::from(&self.socket).set_linger(Some(std::time::Duration::ZERO));
         }
     }
 

@@ -97,6 +97,10 @@ pub struct CloseRecord {
     pub reason: String,
     /// Who ended it and how, in words.
     pub cause: &'static str,
+    /// The peer stopped reading (a slow consumer): what the kernel still
+    /// holds for it would never be delivered, so the loop resets the
+    /// connection instead of closing it gracefully.
+    pub abandoned: bool,
 }
 
 impl Ending {
@@ -120,6 +124,7 @@ impl Ending {
             code,
             reason,
             cause,
+            abandoned: matches!(self, Ending::SlowConsumer),
         }
     }
 }
