@@ -33,9 +33,10 @@ impl Server {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        // A connection on the read backlog is read in step 4 of this turn;
-        // reading it here too would give it two shares in one turn. One whose
-        // input is held is read again when the hold is lifted.
+        // A connection on the read backlog is read in step 4 (of this turn,
+        // or of the next if it was put there during this one); reading it
+        // here too would give it two shares in one turn. One whose input is
+        // held is read again when the hold is lifted.
         if conn.session.state() == ConnState::Closed || conn.in_read_backlog || conn.hold.is_some()
         {
             return;
