@@ -79,13 +79,18 @@
   // The server refuses a bad ?name= with HTTP 400, and a browser only sees
   // the connection fail (1006, no reason). So the page checks the same rules
   // first (src/v1.rs check_name): 1 to 32 characters, counted as code points
-  // like Rust's chars(), none of them a control character (Unicode Cc).
+  // like Rust's chars(), none of them a control character (Unicode Cc) or
+  // an invisible one that reorders or hides text, and not a guest's name.
   // Returns what is wrong, or null. An empty name means "give me a guest
   // name" and is fine.
   function nameProblem(name) {
     if (name === '') return null;
     if (Array.from(name).length > 32) return 'a name has at most 32 characters';
     if (/\p{Cc}/u.test(name)) return 'a name must not contain control characters';
+    if (/[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/u.test(name)) {
+      return 'a name must not contain invisible characters';
+    }
+    if (/^guest-[0-9]+$/.test(name)) return 'names like guest-12 are given to guests';
     try {
       encodeURIComponent(name); // throws on a lone surrogate (not valid Unicode)
     } catch (e) {

@@ -25,9 +25,11 @@ pub struct Config {
     /// `--message-timeout-ms`: the longest a message may take from its first
     /// byte to its last (fragments included); then close 1008.
     pub message_timeout: Duration,
-    /// `--max-input-bytes`: input held in user space by all connections
-    /// together (unfinished messages, frames read but not yet decoded); a
+    /// `--max-input-bytes`: bytes of unfinished messages (fragments so far,
+    /// frames partly received) held by all connections together; a
     /// connection whose unfinished message would go over gets close 1009.
+    /// Whole frames waiting to be decoded are bounded per connection (one
+    /// read) and are not counted: they cannot be held indefinitely.
     pub max_input_bytes: usize,
     /// `--max-handshakes`: connections still sending their request head; a
     /// new connection past this cuts the oldest of them (408).
@@ -100,7 +102,7 @@ Flags:
   --history-bytes N            size of the shared message log; replays come from it [default: {hbytes}]
   --history-messages N         most messages the shared log holds [default: {hmsgs}]
   --message-timeout-ms MS      a message (all its fragments) must arrive within this; then close 1008 [default: {msgto}]
-  --max-input-bytes N          unfinished input held for all clients; the one going over gets close 1009 [default: {input}]
+  --max-input-bytes N          unfinished messages held for all clients; the one going over gets close 1009 [default: {input}]
   --max-handshakes N           connections still sending their request; the next cuts the oldest (408) [default: {hs_cap}]
   --stall-ms MS                a reader that holds the full log (or its output) this long is dropped [default: {stall}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]

@@ -43,9 +43,6 @@ pub enum Hold {
     LogFull,
     /// Its own output is over `--max-buffered-bytes`: when that drains.
     OutputFull,
-    /// All connections together hold `--max-input-bytes` of input: when
-    /// that falls (messages decoded, finished, or timed out).
-    InputBudget,
 }
 
 /// How a round of reading ended.
@@ -105,8 +102,8 @@ pub struct Connection {
     pub counted_open: bool,
     /// Counted among the connections still handshaking (`--max-handshakes`).
     pub counted_handshaking: bool,
-    /// What it adds to the input held by all connections (`--max-input-bytes`).
-    pub input_counted: usize,
+    /// What it adds to the unfinished bytes all connections hold (`--max-input-bytes`).
+    pub unfinished_counted: usize,
 }
 
 impl Connection {
@@ -128,7 +125,7 @@ impl Connection {
             in_read_backlog: false,
             counted_open: false,
             counted_handshaking: false,
-            input_counted: 0,
+            unfinished_counted: 0,
         }
     }
 

@@ -37,7 +37,7 @@ pub enum ProtocolError {
     /// §10.4: the message is larger than `--max-message-bytes`.
     MessageTooBig,
     /// §10.4 again, for the server as a whole: this connection's unfinished
-    /// input would take the input held by all connections over `--max-input-bytes`.
+    /// message would take the unfinished messages of all connections over `--max-input-bytes`.
     InputBudgetExceeded,
     /// Our policy: a message must be finished within `--message-timeout-ms`
     /// of its first byte (a fragment trickle cannot hold memory forever).

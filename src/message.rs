@@ -162,9 +162,9 @@ impl MessageReader {
         self.fragments.is_some()
     }
 
-    /// Bytes held by a fragmented message in progress (its allocation).
+    /// Bytes of a fragmented message in progress received so far.
     pub fn fragment_bytes(&self) -> usize {
-        self.fragments.as_ref().map_or(0, |f| f.payload.capacity())
+        self.fragments.as_ref().map_or(0, |f| f.payload.len())
     }
 
     /// Decodes the next frame at the front of `buf` (unmasking it in place).

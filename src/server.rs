@@ -162,7 +162,6 @@ impl Server {
         // 7. Remove what closed; senders wait no more if that made room.
         self.retire_closed(now);
         self.resume_paused_senders(now);
-        self.resume_input_waiters(now);
         Ok(())
     }
 

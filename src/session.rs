@@ -157,7 +157,9 @@ pub struct Session {
     /// The last write stopped inside the queued bytes, perhaps mid-frame:
     /// no Close frame may be slipped in front of the rest.
     write_partial: bool,
-    /// Since when the queued output has been over `--max-buffered-bytes`.
+    /// Since when the queued output has been stuck: over
+    /// `--max-buffered-bytes`, or (for a peer the loop says so of) unwritten
+    /// behind a full socket, with no progress since.
     output_full_since: Option<Instant>,
     /// Since when a message has been unfinished: fragments in progress, or
     /// part of a frame waiting for the rest (`--message-timeout-ms`).
@@ -329,10 +331,16 @@ impl Session {
         }
     }
 
-    /// Input held in user space: bytes read and not yet decoded, and the
-    /// fragments of a message in progress (their allocations).
-    pub fn input_bytes(&self) -> usize {
-        self.read_buf.capacity() + self.reader.fragment_bytes()
+    /// Bytes of a message still arriving: the fragments so far, and (when
+    /// the decoder stopped inside a frame) the part of the frame received.
+    /// Counted as received, not as reserved: a frame header alone announces
+    /// a size, but holds nothing until its payload comes.
+    pub fn unfinished_bytes(&self) -> usize {
+        let partial = match self.unfinished_since {
+            Some(_) => self.read_buf.len(),
+            None => 0,
+        };
+        self.reader.fragment_bytes() + partial
     }
 
     /// Whether the decoder stopped inside a message (not with whole frames left).
@@ -351,7 +359,11 @@ impl Session {
         match incoming {
             // A fragment that did not finish its message.
             None => None,
-            Some(Decoded::Data(message)) if open => Some(message),
+            Some(Decoded::Data(message)) if open => {
+                // A message ended: the next one's clock starts with its own first bytes.
+                self.unfinished_since = None;
+                Some(message)
+            }
             // §7.1.2: after our Close we may discard data the peer still sends.
             Some(Decoded::Data(_)) => None,
             Some(Decoded::Ping(payload)) if open => {
@@ -433,12 +445,21 @@ impl Session {
         self.write_buf.len() > config.max_buffered_bytes
     }
 
-    /// Notes when the output went over the limit, or came back under it.
+    /// Notes when the output went over the limit.
     fn track_output(&mut self, config: &Config, now: Instant) {
-        match (self.output_full(config), self.output_full_since) {
-            (true, None) => self.output_full_since = Some(now),
-            (false, Some(_)) => self.output_full_since = None,
-            _ => {}
+        if self.output_full(config) && self.output_full_since.is_none() {
+            self.output_full_since = Some(now);
+        }
+    }
+
+    /// The loop's flush found the socket full with this session's own output
+    /// still queued. For a peer with nothing else to receive (an `/echo`
+    /// client, a plain HTTP answer), that output must move within
+    /// `--stall-ms`, whatever its size: otherwise N such peers could each
+    /// hold up to `--max-buffered-bytes` for as long as they like.
+    pub fn output_blocked(&mut self, now: Instant) {
+        if !self.write_buf.is_empty() && self.output_full_since.is_none() {
+            self.output_full_since = Some(now);
         }
     }
 
@@ -451,6 +472,10 @@ impl Session {
     pub fn wrote(&mut self, n: usize, config: &Config, now: Instant) {
         self.write_buf.drain(..n);
         self.write_partial = !self.write_buf.is_empty();
+        // Progress, and back under the limit: the output is not stuck.
+        if n > 0 && !self.output_full(config) {
+            self.output_full_since = None;
+        }
         self.track_output(config, now);
         if !self.write_buf.is_empty() {
             return;
@@ -509,7 +534,9 @@ impl Session {
             return self.end(Ending::SlowConsumer, now);
         }
         let message_due = self.unfinished_since.map(|s| s + config.message_timeout);
-        if self.state == ConnState::Open && message_due.is_some_and(|due| now >= due) {
+        // Not while the loop holds its input: then the delay is ours.
+        let overdue = message_due.is_some_and(|due| now >= due) && !self.input_held;
+        if self.state == ConnState::Open && overdue {
             return self.end(Ending::Failed(ProtocolError::MessageTimedOut), now);
         }
         if now < self.since + timeout {

@@ -23,16 +23,30 @@ use crate::frame::Opcode;
 pub const SUBPROTOCOL: &str = "miochat.v1";
 
 /// A name as `?name=` gives it: 1 to 32 characters, none of them a control
-/// character. Returns the reason for a `400` otherwise.
+/// character or an invisible one that changes how text around it shows
+/// (bidirectional overrides, zero-width characters), and not a guest's
+/// name (`guest-12`), which would let one client pass for another.
+/// Returns the reason for a `400` otherwise.
 pub fn check_name(name: &str) -> Result<(), &'static str> {
     let count = name.chars().count();
     if count == 0 || count > 32 {
         return Err("name must be 1 to 32 characters");
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
         return Err("name must not contain control characters");
     }
+    let guest_number = name.strip_prefix("guest-");
+    if guest_number.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        return Err("names like guest-12 are given to guests");
+    }
     Ok(())
+}
+
+/// Unicode format characters that reorder or hide text: U+200B..U+200F
+/// (zero-width, direction marks), U+202A..U+202E (embeddings, overrides),
+/// U+2060..U+2069 (word joiner, isolates), U+FEFF (zero-width no-break space).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The welcome: where the log stands, so a later resume can name it.
@@ -126,5 +140,8 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name(&"x".repeat(33)).is_err());
         assert!(check_name("a\u{7}b").is_err());
+        assert!(check_name("evil\u{202E}txt").is_err());
+        assert!(check_name("guest-2").is_err());
+        assert!(check_name("guest-star").is_ok());
     }
 }

@@ -116,6 +116,42 @@ fn unfinished_messages_are_bounded_for_the_server_and_the_client_going_over_gets
 }
 
 #[test]
+fn frame_headers_alone_do_not_use_the_input_budget() {
+    // 64 headers of 1 MiB frames: announced, not received. Were announced
+    // sizes counted, a 1 MiB budget would be gone and the message below refused.
+    let server = ServerProcess::start(&["--max-input-bytes", "1048576"]);
+    let mut idle: Vec<RawClient> = (0..64)
+        .map(|_| {
+            let mut c = RawClient::connect(server.addr, "/echo");
+            c.send(&header(true, BINARY, 1 << 20));
+            c
+        })
+        .collect();
+    let mut echo = RawClient::connect(server.addr, "/echo");
+    let payload = vec![5u8; 300_000];
+    echo.send(&client_frame(true, BINARY, &payload));
+    assert_eq!(echo.read_message().payload, payload);
+    for client in &mut idle {
+        assert!(client.poll_frame(Duration::from_millis(1)).is_none());
+    }
+}
+
+#[test]
+fn an_echo_client_that_never_reads_is_dropped_after_the_stall_even_under_the_limit() {
+    // Its reply (900 KB) is under --max-buffered-bytes (1 MiB), so the limit
+    // alone would let it hold that much for as long as it keeps the
+    // connection alive; output that does not move is what counts.
+    let server = ServerProcess::start(&["--stall-ms", "500", "--heartbeat-ms", "60000"]);
+    let mut echo = RawClient::connect(server.addr, "/echo");
+    socket2::SockRef::from(&echo.stream)
+        .set_recv_buffer_size(16 * 1024)
+        .unwrap();
+    echo.send(&client_frame(true, BINARY, &vec![3u8; 900_000]));
+    let peer = echo.stream.local_addr().unwrap();
+    server.wait_for_left(peer, "Echo", "dropped by server", 1008, "slow consumer");
+}
+
+#[test]
 fn a_frame_uploaded_slowly_is_delivered_whole_though_it_takes_several_heartbeats() {
     let server = ServerProcess::start(&["--heartbeat-ms", "1000"]);
     let mut slow = RawClient::connect(server.addr, "/chat");

@@ -394,7 +394,10 @@ fn two_thousand_readers_that_never_read_cost_the_log_not_their_number() {
     // Dropped with a reset, not a graceful close: the kernel does not keep
     // 2,000 orphaned sockets holding what their readers never read.
     let orphans = sockstat_tcp("orphan");
-    assert!(orphans < 500, "{orphans} orphaned TCP sockets after the drops");
+    assert!(
+        orphans < 500,
+        "{orphans} orphaned TCP sockets after the drops"
+    );
     drop(stuck);
 }
 

@@ -42,10 +42,10 @@ pub(super) struct Books {
     /// since when the first of them has waited: `--stall-ms` counts from there.
     pub paused_senders: Vec<Token>,
     pub paused_since: Option<Instant>,
-    /// Connections not read while all input together is over budget (`Hold::InputBudget`).
-    pub input_waiters: Vec<Token>,
-    /// Input held in user space by all connections (`--max-input-bytes`).
-    pub input_held: usize,
+    /// When a pause was last logged at info.
+    pub pause_logged_at: Option<Instant>,
+    /// Bytes of unfinished messages held by all connections (`--max-input-bytes`).
+    pub unfinished_held: usize,
     /// Connections still handshaking, oldest first (some may have moved on:
     /// skipped when met), and how many really are.
     pub handshakes: VecDeque<Token>,
@@ -65,8 +65,8 @@ impl Books {
             log_grew: false,
             paused_senders: Vec::new(),
             paused_since: None,
-            input_waiters: Vec::new(),
-            input_held: 0,
+            pause_logged_at: None,
+            unfinished_held: 0,
             handshakes: VecDeque::new(),
             handshaking: 0,
             open_count: 0,
@@ -86,7 +86,7 @@ impl Books {
         update_interest(conn, registry, now);
         self.count_open(conn);
         self.count_handshaking(conn);
-        self.count_input(conn);
+        self.count_unfinished(conn);
         self.arm_timer(conn, config);
         if conn.session.state() == ConnState::Closed {
             self.closed_list.push(conn.token);
@@ -105,33 +105,27 @@ impl Books {
         }
     }
 
-    /// Keeps `input_held` equal to the sum of every connection's input.
-    fn count_input(&mut self, conn: &mut Connection) {
+    /// Keeps `unfinished_held` equal to the sum of every connection's unfinished bytes.
+    fn count_unfinished(&mut self, conn: &mut Connection) {
         let held = match conn.session.state() {
             ConnState::Closed => 0,
-            _ => conn.session.input_bytes(),
+            _ => conn.session.unfinished_bytes(),
         };
-        self.input_held = self.input_held - conn.input_counted + held;
-        conn.input_counted = held;
+        self.unfinished_held = self.unfinished_held - conn.unfinished_counted + held;
+        conn.unfinished_counted = held;
     }
 
-    /// The input all connections would hold if this one held what its session holds now.
-    pub fn input_with(&self, conn: &Connection) -> usize {
-        self.input_held - conn.input_counted + conn.session.input_bytes()
+    /// The unfinished bytes all connections would hold if this one held what its session holds now.
+    pub fn unfinished_with(&self, conn: &Connection) -> usize {
+        self.unfinished_held - conn.unfinished_counted + conn.session.unfinished_bytes()
     }
 
     /// Why the input is held now (or `None`): the session is told, since a
     /// peer that is not read cannot be judged by its silence.
     pub fn set_hold(&mut self, conn: &mut Connection, hold: Option<Hold>, now: Instant) {
-        if conn.hold != hold {
-            match hold {
-                Some(Hold::LogFull) => {
-                    self.paused_senders.push(conn.token);
-                    self.paused_since.get_or_insert(now);
-                }
-                Some(Hold::InputBudget) => self.input_waiters.push(conn.token),
-                _ => {}
-            }
+        if conn.hold != hold && hold == Some(Hold::LogFull) {
+            self.paused_senders.push(conn.token);
+            self.paused_since.get_or_insert(now);
         }
         if hold == Some(Hold::Budget) {
             self.backlog(conn);

@@ -13,15 +13,26 @@
 
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::Server;
 use crate::connection::Hold;
 use crate::session::{ConnState, Ending};
 
 impl Server {
-    /// The log just became full: say who holds it.
-    pub(super) fn log_pause(&self) {
+    /// The log just became full: say who holds it (at info once a second at
+    /// most: a flood pauses its senders many times a second).
+    pub(super) fn log_pause(&mut self, now: Instant) {
+        let quiet = self
+            .books
+            .pause_logged_at
+            .is_some_and(|at| now < at + Duration::from_secs(1));
+        if quiet && !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        if !quiet {
+            self.books.pause_logged_at = Some(now);
+        }
         let oldest = self.history.first_id();
         let holders: Vec<String> = self
             .connections
@@ -34,7 +45,13 @@ impl Server {
             0 => String::new(),
             n => format!(" and {n} more"),
         };
-        info!(
+        let level = if quiet {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
             "senders paused: the log is full ({} messages, {} bytes); id {oldest} is unread by {}{more}",
             self.history.len(),
             self.history.bytes(),
@@ -59,10 +76,12 @@ impl Server {
             return;
         }
         let cutoff = self.history.stall_cutoff();
+        // Any reader below the cutoff: also one that is closing, but still
+        // holds its place to finish a frame it had begun.
         let stalled: Vec<_> = self
             .connections
             .values()
-            .filter(|c| c.session.state() == ConnState::Open)
+            .filter(|c| c.session.state() != ConnState::Closed)
             .filter(|c| c.reader.as_ref().is_some_and(|r| r.next < cutoff))
             .map(|c| c.token)
             .collect();
@@ -79,23 +98,9 @@ impl Server {
             conn.session.end(Ending::SlowConsumer, now);
             self.follow_up(token, now);
         }
-    }
-
-    /// After step 7: connections that waited for the input budget are read
-    /// again once all input together is back under it.
-    pub(super) fn resume_input_waiters(&mut self, now: Instant) {
-        if self.books.input_waiters.is_empty()
-            || self.books.input_held > self.config.max_input_bytes
-        {
-            return;
-        }
-        for token in std::mem::take(&mut self.books.input_waiters) {
-            if let Some(conn) = self.connections.get_mut(&token)
-                && conn.hold == Some(Hold::InputBudget)
-            {
-                self.books.set_hold(conn, Some(Hold::Budget), now);
-            }
-        }
+        // The next look is a whole stall later, whatever this one found:
+        // a deadline left in the past would make every `poll` return at once.
+        self.books.paused_since = Some(now);
     }
 
     /// After step 7: once readers have freed room, paused senders are read
@@ -110,7 +115,11 @@ impl Server {
         let waited = now.saturating_duration_since(since).as_millis();
         self.books.paused_since = None;
         let paused = std::mem::take(&mut self.books.paused_senders);
-        info!("senders resumed: {} waited {waited} ms", paused.len());
+        // A flood paces itself by many short pauses: only the long ones are news.
+        match waited >= 1000 {
+            true => info!("senders resumed: {} waited {waited} ms", paused.len()),
+            false => debug!("senders resumed: {} waited {waited} ms", paused.len()),
+        }
         for token in paused {
             if let Some(conn) = self.connections.get_mut(&token)
                 && conn.hold == Some(Hold::LogFull)

@@ -67,12 +67,6 @@ impl Server {
             return;
         };
         let held_before = conn.hold.is_some();
-        if !held_before && self.books.input_held > self.config.max_input_bytes {
-            // All connections together hold their budget of input: none is
-            // read until decoding (or a timeout) brings it down.
-            self.books.set_hold(conn, Some(Hold::InputBudget), now);
-            return self.follow_up(token, now);
-        }
         let (outcome, hold) = match held_before {
             true => {
                 let mut messages = MESSAGES_PER_TURN;
@@ -129,16 +123,19 @@ impl Server {
         (Some(ReadOutcome::More), None)
     }
 
-    /// A connection left inside a message whose input takes all connections'
-    /// input over `--max-input-bytes` is failed with 1009: unfinished
-    /// messages are bounded for the server as a whole, not only one by one.
+    /// A connection left inside a message that takes the unfinished bytes of
+    /// all connections over `--max-input-bytes` is failed with 1009:
+    /// unfinished messages are bounded for the server as a whole, not only
+    /// one by one. Bytes are counted as received, so a header announcing a
+    /// large frame costs nothing until its payload comes.
     fn limit_unfinished(&mut self, token: Token, now: Instant) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        if conn.session.mid_message() && self.books.input_with(conn) > self.config.max_input_bytes {
+        let over = self.books.unfinished_with(conn) > self.config.max_input_bytes;
+        if conn.session.mid_message() && over {
             info!(
-                "{} refused: its unfinished message would take the input held over {} bytes",
+                "{} refused: its unfinished message would take unfinished messages over {} bytes",
                 conn.peer, self.config.max_input_bytes
             );
             let error = crate::error::ProtocolError::InputBudgetExceeded;
@@ -241,8 +238,10 @@ impl Server {
                         next = at;
                     }
                     None => {
+                        // The epoch is the client's: at most 40 characters of it in the log.
+                        let shown: String = epoch.chars().take(40).collect();
                         info!(
-                            "{} resumes after {since} (epoch {epoch:?}): history gone, reset",
+                            "{} resumes after {since} (epoch {shown:?}): history gone, reset",
                             conn.peer
                         );
                         conn.session
@@ -290,7 +289,7 @@ impl Server {
             .append(sender.0, from, [message.frame, ack], now);
         self.books.log_grew = true;
         if !was_full && self.history.full_since().is_some() {
-            self.log_pause();
+            self.log_pause(now);
         }
     }
 }

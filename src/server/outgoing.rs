@@ -47,7 +47,11 @@ impl Server {
 /// Flushes one connection: its own output and its part of the log.
 fn flush_one(conn: &mut Connection, history: &mut History, config: &Config, now: Instant) {
     match conn.flush(history, config, now) {
-        FlushOutcome::Done | FlushOutcome::Blocked => {}
+        FlushOutcome::Done => {}
+        // A chat reader's own output is small (pongs) and goes out between
+        // log frames; the log has its own rule for readers that stop reading.
+        FlushOutcome::Blocked if conn.reader.is_none() => conn.session.output_blocked(now),
+        FlushOutcome::Blocked => {}
         FlushOutcome::Failed(e) => {
             debug!("{:?} write failed: {e}", conn.token);
             conn.session.end(Ending::ConnectionLost, now);

@@ -526,6 +526,27 @@ fn a_message_not_finished_within_the_timeout_fails_with_1008() {
 }
 
 #[test]
+fn a_stream_of_messages_cut_mid_frame_never_times_out() {
+    let config = Config {
+        message_timeout: Duration::from_secs(50),
+        heartbeat: Duration::from_secs(3600),
+        ..config()
+    };
+    let mut session = open_session();
+    let stream: Vec<u8> = (0..200)
+        .flat_map(|_| client(true, Opcode::Binary, &[7; 100]))
+        .collect();
+    // Every read ends inside a frame, one a second for 150 seconds.
+    for (second, piece) in stream.chunks(150).enumerate() {
+        let now = at(1000 * second as u64);
+        session.receive(piece);
+        while session.next_event(&config, now).is_some() {}
+        session.on_time(&config, now);
+        assert_eq!(session.state(), ConnState::Open, "at {second} s");
+    }
+}
+
+#[test]
 fn a_finished_message_clears_its_deadline() {
     let mut session = open_session();
     let frame = client(true, Opcode::Text, b"in two reads");
@@ -533,7 +554,7 @@ fn a_finished_message_clears_its_deadline() {
     assert!(session.mid_message());
     assert_eq!(feed(&mut session, &frame[5..], at(20)).len(), 1);
     assert!(!session.mid_message());
-    assert_eq!(session.input_bytes(), 0, "nothing held once decoded");
+    assert_eq!(session.unfinished_bytes(), 0, "nothing held once decoded");
 }
 
 // ---- the one way to end ----
