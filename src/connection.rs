@@ -32,6 +32,8 @@ pub const WRITE_THROUGH_BYTES: usize = 64 * 1024;
 
 /// Frames gathered into one vectored write at most (Linux takes up to 1024).
 const WRITE_SLICES: usize = 512;
+/// The slices of an ordinary flush: a reader a few messages behind.
+const FEW_SLICES: usize = 16;
 
 /// Why the loop stopped decoding a connection's input with some still
 /// unread or undecoded: it is not read again until the hold is lifted.
@@ -170,37 +172,13 @@ impl Connection {
     /// frames per `writev`. Then, if the session wants it, sends FIN.
     pub fn flush(&mut self, history: &mut History, config: &Config, now: Instant) -> FlushOutcome {
         let start = self.reader.as_ref().map(|r| r.next);
-        let outcome = loop {
-            if let Some(reader) = &self.reader {
-                history.prepare(reader, WRITE_SLICES, now);
-            }
-            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-            let count = gather(&self.session, self.reader.as_ref(), history, &mut slices);
-            if count == 0 {
-                // Nothing to write, but the reader may stand before its own
-                // messages (plain: skipped): move it past them.
-                self.consume(history, 0, config, now);
-                break FlushOutcome::Done;
-            }
-            let total: usize = slices[..count].iter().map(|s| s.len()).sum();
-            match self.socket.write_vectored(&slices[..count]) {
-                // Ok(0) with bytes to write: the socket cannot take bytes any more.
-                Ok(0) => break FlushOutcome::Failed(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    trace!("{:?} wrote {n} bytes", self.token);
-                    self.consume(history, n, config, now);
-                    // The rule is "write until `WouldBlock`". The shortcut: a
-                    // short write means the send buffer is full, and the next
-                    // write would only say so; wait for `WRITABLE` now.
-                    if n < total {
-                        break FlushOutcome::Blocked;
-                    }
-                }
-                // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break FlushOutcome::Blocked,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break FlushOutcome::Failed(e),
-            }
+        // Most flushes have a few frames to write; a slice array is cleared
+        // before each use, so a small one serves them and a large one only
+        // a reader far behind (a burst, a replay).
+        let behind = self.reader.as_ref().map_or(0, |r| history.last_id() + 1 - r.next);
+        let outcome = match behind < FEW_SLICES as u64 - 2 {
+            true => self.write_out::<FEW_SLICES>(history, config, now),
+            false => self.write_out::<WRITE_SLICES>(history, config, now),
         };
         if let (Some(old), Some(reader)) = (start, &self.reader)
             && reader.next != old
@@ -215,6 +193,47 @@ impl Connection {
             self.session.half_closed();
         }
         outcome
+    }
+
+    /// The write loop of `flush`, with room for `N` frames per `writev`.
+    fn write_out<const N: usize>(
+        &mut self,
+        history: &mut History,
+        config: &Config,
+        now: Instant,
+    ) -> FlushOutcome {
+        loop {
+            if let Some(reader) = &self.reader {
+                history.prepare(reader, N, now);
+            }
+            let mut slices = [IoSlice::new(&[]); N];
+            let count = gather(&self.session, self.reader.as_ref(), history, &mut slices);
+            if count == 0 {
+                // Nothing to write, but the reader may stand before its own
+                // messages (plain: skipped): move it past them.
+                self.consume(history, 0, config, now);
+                return FlushOutcome::Done;
+            }
+            let total: usize = slices[..count].iter().map(|s| s.len()).sum();
+            match self.socket.write_vectored(&slices[..count]) {
+                // Ok(0) with bytes to write: the socket cannot take bytes any more.
+                Ok(0) => return FlushOutcome::Failed(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    trace!("{:?} wrote {n} bytes", self.token);
+                    self.consume(history, n, config, now);
+                    // The rule is "write until `WouldBlock`". The shortcut: a
+                    // short write means the send buffer is full, and the next
+                    // write would only say so; wait for `WRITABLE` now.
+                    if n < total {
+                        return FlushOutcome::Blocked;
+                    }
+                }
+                // WouldBlock: the kernel's send buffer is full; WRITABLE will tell us when it drains.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushOutcome::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return FlushOutcome::Failed(e),
+            }
+        }
     }
 
     /// Accounts for `n` bytes written, in the order `gather` laid them out.
