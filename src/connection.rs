@@ -175,7 +175,10 @@ impl Connection {
         // Most flushes have a few frames to write; a slice array is cleared
         // before each use, so a small one serves them and a large one only
         // a reader far behind (a burst, a replay).
-        let behind = self.reader.as_ref().map_or(0, |r| history.last_id() + 1 - r.next);
+        let behind = self
+            .reader
+            .as_ref()
+            .map_or(0, |r| history.last_id() + 1 - r.next);
         let outcome = match behind < FEW_SLICES as u64 - 2 {
             true => self.write_out::<FEW_SLICES>(history, config, now),
             false => self.write_out::<WRITE_SLICES>(history, config, now),
