@@ -124,8 +124,8 @@ impl Server {
             if let Some(conn) = self.connections.get_mut(&token)
                 && conn.hold == Some(Hold::LogFull)
             {
+                // A budget hold puts it on the read backlog.
                 self.books.set_hold(conn, Some(Hold::Budget), now);
-                self.books.backlog(conn);
             }
         }
     }
