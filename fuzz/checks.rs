@@ -25,7 +25,7 @@ pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
 /// Every status a refusal of a request head may carry (431 comes from the server
 /// loop, for heads over 8 KiB, and is included so the list is the whole truth).
-pub const REFUSAL_STATUSES: [u16; 7] = [400, 401, 403, 404, 405, 426, 431];
+pub const REFUSAL_STATUSES: [u16; 9] = [400, 401, 403, 404, 405, 411, 413, 426, 431];
 
 /// The only close codes a broken client frame may earn.
 pub const FAILURE_CLOSE_CODES: [u16; 3] = [1002, 1007, 1009];
@@ -103,7 +103,7 @@ pub fn check_handshake(data: &[u8]) {
         }
         Err(refusal) => check_refusal(refusal.status, refusal.reason),
     }
-    match answer(&request, &config, &Status::default()) {
+    match answer(&request, b"", &config, &Status::default()) {
         Answer::Upgrade(upgrade) => {
             assert_eq!(
                 checked.as_ref().ok(),
@@ -111,13 +111,15 @@ pub fn check_handshake(data: &[u8]) {
                 "answer and check_upgrade disagree"
             );
         }
-        Answer::Http(bytes) => {
+        Answer::Respond(bytes) | Answer::Refuse(bytes) => {
             assert!(
                 checked.is_err(),
                 "a valid upgrade was answered with plain HTTP"
             );
             check_http_response(&bytes, request.method == "HEAD");
         }
+        // `/events`, `/poll` or `/send`: checked, answered by the loop.
+        Answer::Chat(_) => assert!(checked.is_err(), "a valid upgrade was taken for plain HTTP"),
     }
 }
 
@@ -149,7 +151,9 @@ pub fn check_http_response(bytes: &[u8], head_request: bool) {
         status == 200 || REFUSAL_STATUSES.contains(&status),
         "status {status}"
     );
-    assert!(head.contains("\r\nConnection: close\r\n"));
+    // A refusal closes the connection; an answer may keep it (keep-alive).
+    let closes = head.contains("\r\nConnection: close\r\n");
+    assert!(closes || (status == 200 && head.contains("\r\nConnection: keep-alive\r\n")));
     if head_request && body.is_empty() {
         assert!(
             head.contains("\r\nContent-Length: "),
