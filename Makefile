@@ -43,11 +43,13 @@ deps:
 	bash tests/install-deps.sh
 
 # Every scenario against miochat once (bench/run.sh; about a minute plus builds).
+# Its table and chart go to target/bench/, which git ignores: a try-out records nothing.
 bench:
 	bash bench/run.sh bench
 
 # miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
-# three runs, ratios and an SVG chart in bench/results/ (installs the peers).
+# three runs, ratios and an SVG chart in bench/results/ (installs the peers): the
+# tracked record that notes/benchmarks.md quotes.
 compare:
 	bash bench/run.sh compare
 
