@@ -6,12 +6,29 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-tokio run-node build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
 	@echo "miochat: open http://$(ADDR)/ in two browser tabs (Ctrl-C stops the server)"
 	./target/release/miochat --addr $(ADDR)
+
+# The same chat on a runtime (notes/06-vs-async.md): the benchmark peers in
+# bench/peers/, on ADDR. Same routes as miochat: ws://ADDR/ and /chat (welcome,
+# then every message to every other client), /echo, GET /status. No browser
+# page: client/ speaks miochat.v1, which the peers do not; use tools/wsraw.py.
+PEER_NOTE = "chat at ws://$(ADDR)/chat, echo at /echo, GET /status; try: python3 tools/wsraw.py $(ADDR) --path /chat head read:2 (Ctrl-C stops the server)"
+
+run-tokio:
+	$(CARGO) build --release --manifest-path bench/peers/tokio-ws/Cargo.toml --target-dir bench/target
+	@echo "tokio-tungstenite: "$(PEER_NOTE)
+	./bench/target/release/tokio-ws --addr $(ADDR)
+
+run-node:
+	@command -v node >/dev/null || { echo "node is not installed (Debian: apt-get install nodejs npm)"; exit 1; }
+	@[ -f bench/peers/node-ws/node_modules/ws/package.json ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund --loglevel=error)
+	@echo "Node ws: "$(PEER_NOTE)
+	node bench/peers/node-ws/server.js --addr $(ADDR)
 
 build:
 	$(CARGO) build
