@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run run-tokio run-node build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-tokio run-node peer-tokio peer-node syscalls build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
@@ -19,16 +19,29 @@ run:
 # page: client/ speaks miochat.v1, which the peers do not; use tools/wsraw.py.
 PEER_NOTE = "chat at ws://$(ADDR)/chat, echo at /echo, GET /status; try: python3 tools/wsraw.py $(ADDR) --path /chat head read:2 (Ctrl-C stops the server)"
 
-run-tokio:
-	$(CARGO) build --release --manifest-path bench/peers/tokio-ws/Cargo.toml --target-dir bench/target
+run-tokio: peer-tokio
 	@echo "tokio-tungstenite: "$(PEER_NOTE)
 	./bench/target/release/tokio-ws --addr $(ADDR)
 
-run-node:
-	@command -v node >/dev/null || { echo "node is not installed (Debian: apt-get install nodejs npm)"; exit 1; }
-	@[ -f bench/peers/node-ws/node_modules/ws/package.json ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund --loglevel=error)
+run-node: peer-node
 	@echo "Node ws: "$(PEER_NOTE)
 	node bench/peers/node-ws/server.js --addr $(ADDR)
+
+# The peers, built or installed as bench/run.sh does.
+peer-tokio:
+	$(CARGO) build --release --manifest-path bench/peers/tokio-ws/Cargo.toml --target-dir bench/target
+
+peer-node:
+	@command -v node >/dev/null || { echo "node is not installed (Debian: apt-get install nodejs npm)"; exit 1; }
+	@[ -f bench/peers/node-ws/node_modules/ws/package.json ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund --loglevel=error)
+
+# System calls and wake-ups per broadcast message: miochat, tokio-tungstenite and
+# Node ws under the same load, counted by strace (bench/syscalls.py; about two
+# minutes plus builds). The table goes to target/syscalls/, which git ignores.
+syscalls: peer-tokio peer-node
+	$(CARGO) build --release
+	@command -v strace >/dev/null || { echo "strace is not installed (Debian: apt-get install strace)"; exit 1; }
+	python3 bench/syscalls.py
 
 build:
 	$(CARGO) build
