@@ -270,3 +270,67 @@ fn a_broken_command_fails_the_check() {
     };
     assert!(check(&broken).is_err(), "a wrong path went unnoticed");
 }
+
+// ---- the tool's own failures: clear, and never a hang ----
+
+/// Runs the tool with `args`; returns (exit code, stdout + stderr).
+fn wsraw(args: &[&str]) -> (i32, String) {
+    let output = Command::new("python3")
+        .arg(root().join("tools/wsraw.py"))
+        .args(args)
+        .output()
+        .expect("python3");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_tool_says_why_it_cannot_connect_and_exits_1() {
+    // A port that was just free: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, text) = wsraw(&[&format!("127.0.0.1:{port}"), "head"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("cannot connect to 127.0.0.1:"), "{text}");
+}
+
+#[test]
+fn the_tool_gives_up_a_read_after_its_timeout_and_exits_1() {
+    let server = ServerProcess::start(&[]);
+    let started = Instant::now();
+    let (code, text) = wsraw(&[
+        &server.addr.to_string(),
+        "--path",
+        "/echo",
+        "--timeout",
+        "0.5",
+        "head",
+        "read:5",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("read: 1 of 5 within 0.5 s"), "{text}");
+    assert!(
+        started.elapsed() < DEADLINE,
+        "the read outlived its timeout"
+    );
+}
+
+#[test]
+fn the_tool_refuses_a_bad_step_before_connecting_and_exits_2() {
+    // Nothing listens on port 9 here, and nothing is tried: the step is checked first.
+    for bad in [
+        "dance",
+        "frame:opcode=16",
+        "frame:speed=3",
+        "raw:zz",
+        "read:x",
+    ] {
+        let (code, text) = wsraw(&["127.0.0.1:9", "head", bad]);
+        assert_eq!(code, 2, "{bad}: {text}");
+        assert!(!text.contains("cannot connect"), "{bad}: {text}");
+    }
+}

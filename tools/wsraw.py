@@ -218,7 +218,10 @@ def close_body(code, reason):
     """A close frame's body (§5.5.1): empty, or a 2-byte code and a UTF-8 reason."""
     if not code:
         return b""
-    return int(parse_number(code, "close code")).to_bytes(2, "big") + reason.encode()
+    number = int(parse_number(code, "close code"))
+    if not 0 <= number < 1 << 16:
+        raise UsageError("a close code is 2 bytes: 0 to 65535")
+    return number.to_bytes(2, "big") + reason.encode()
 
 
 def frame_fields(spec):
@@ -246,8 +249,12 @@ def set_frame_field(fields, key, value):
             fields["opcode"] = int(parse_number(value, "opcode"))
         if not 0 <= fields["opcode"] <= 15:
             raise UsageError("an opcode is 4 bits: 0 to 15")
-    elif key in ("fin", "rsv1", "rsv2", "rsv3", "length"):
-        fields[key] = int(parse_number(value, key))
+    elif key in ("fin", "rsv1", "rsv2", "rsv3"):
+        if value not in ("0", "1"):
+            raise UsageError(f"{key}= is one bit: 0 or 1")
+        fields[key] = int(value)
+    elif key == "length":
+        fields["length"] = int(parse_number(value, key))
     elif key == "len":
         if value not in ("7", "16", "64"):
             raise UsageError("len= is 7, 16 or 64")
@@ -287,6 +294,8 @@ def encode_frame(fields, mask_key):
     byte0 = (fields.get("fin", 1) << 7) | (fields.get("rsv1", 0) << 6)
     byte0 |= (fields.get("rsv2", 0) << 5) | (fields.get("rsv3", 0) << 4) | fields["opcode"]
     form = fields.get("len") or (7 if length < 126 else 16 if length < 65536 else 64)
+    if not 0 <= length < {7: 126, 16: 1 << 16, 64: 1 << 64}[form]:
+        raise UsageError(f"length {length} does not fit the {form}-bit form")
     mask_bit = 0x80 if mask_key else 0
     if form == 7:
         header = bytes([byte0, mask_bit | length])
@@ -384,7 +393,9 @@ class Receiver:
         return True
 
     def take_body(self):
-        if not self.buf or (self.body_left is not None and self.body_left == 0):
+        if self.body_left == 0:
+            return self.take_extra()
+        if not self.buf:
             return False
         size = len(self.buf) if self.body_left is None else min(self.body_left, len(self.buf))
         if self.body_left is not None and size < self.body_left:
@@ -392,6 +403,15 @@ class Receiver:
         body, self.buf = self.buf[:size], self.buf[size:]
         self.body_left = 0 if self.body_left is not None else None
         self.out.body(body)
+        return True
+
+    def take_extra(self):
+        """Bytes after a whole response: no HTTP server should send any."""
+        if not self.buf:
+            return False
+        extra, self.buf = self.buf, b""
+        self.out.hex_lines("got ", extra)
+        self.out.note(f"{len(extra)} bytes after the response's body")
         return True
 
     def take_frame(self):
@@ -669,7 +689,8 @@ def check_steps(steps):
         if kind not in STEPS:
             raise UsageError(f"unknown step {kind!r} (see --help)")
         if kind in FRAME_STEPS:
-            mask_key_for(frame_step(kind, value), b"\0\0\0\0")
+            fields = frame_step(kind, value)
+            encode_frame(fields, mask_key_for(fields, b"\0\0\0\0"))
         elif kind == "raw":
             parse_hex(value)
         elif kind in ("read", "wait", "sleep") and (value or kind != "read"):
