@@ -183,11 +183,11 @@ def request_head(args):
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def key_in_head(head):
-    """The Sec-WebSocket-Key a head carries, to check the server's accept value."""
-    for line in head.decode("latin-1").split("\r\n"):
+def header_value(head, wanted):
+    """The value of a header in a head, its name in any case (HTTP allows any), or None."""
+    for line in head.decode("latin-1").split("\r\n")[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "sec-websocket-key":
+        if name.strip().lower() == wanted.lower():
             return value.strip()
     return None
 
@@ -317,7 +317,7 @@ def apply_mask(payload, key):
 
 
 def parse_frame(buf):
-    """One frame from the front of buf -> (fields, size), or None until it is whole."""
+    """One frame from the front of buf -> (fields, size, masking key or None), or None until it is whole."""
     if len(buf) < 2:
         return None
     length, at = buf[1] & 0x7F, 2
@@ -395,13 +395,15 @@ class Receiver:
     def take_body(self):
         if self.body_left == 0:
             return self.take_extra()
-        if not self.buf:
-            return False
-        size = len(self.buf) if self.body_left is None else min(self.body_left, len(self.buf))
-        if self.body_left is not None and size < self.body_left:
+        if self.body_left is None:  # no Content-Length: print the body as it comes
+            if not self.buf:
+                return False
+            body, self.buf = self.buf, b""
+        elif len(self.buf) < self.body_left:
             return False  # wait for the whole body
-        body, self.buf = self.buf[:size], self.buf[size:]
-        self.body_left = 0 if self.body_left is not None else None
+        else:
+            body, self.buf = self.buf[: self.body_left], self.buf[self.body_left :]
+            self.body_left = 0
         self.out.body(body)
         return True
 
@@ -426,11 +428,8 @@ class Receiver:
 
 def content_length(head):
     """The Content-Length of a head, or None (then the body runs to the end)."""
-    for line in head.decode("latin-1").split("\r\n"):
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length" and value.strip().isdigit():
-            return int(value.strip())
-    return None
+    value = header_value(head, "Content-Length")
+    return int(value) if value and value.isdigit() else None
 
 
 # ---- printing ------------------------------------------------------------------------
@@ -473,7 +472,7 @@ class Printer:
         if key is None:
             return
         want = accept_for(key)
-        if f"Sec-WebSocket-Accept: {want}\r\n".encode() in head:
+        if header_value(head, "Sec-WebSocket-Accept") == want:
             self.say(f"{INDENT}(Sec-WebSocket-Accept is right for our key)")
         else:
             self.say(f"{INDENT}(Sec-WebSocket-Accept is WRONG: our key wants {want})")
@@ -603,7 +602,7 @@ class Client:
 
     def step_head(self, value):
         head = request_head(self.args)
-        self.receiver.our_key = key_in_head(head)
+        self.receiver.our_key = header_value(head, "Sec-WebSocket-Key")
         options = dict(item.partition("=")[::2] for item in value.split(",") if item)
         pieces = min(int(parse_number(options.get("pieces", "1"), "pieces")), len(head))
         pause = float(parse_number(options.get("pause", "0.5"), "pause"))
