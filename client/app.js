@@ -1,8 +1,12 @@
 // miochat browser client: plain JavaScript, no framework, no build step.
 //
-// One WebSocket at a time to ws(s)://<this host>/ (keeping ?token= from the
-// page URL), a log of who said what, the connection state as a badge, the
-// close code in words, and automatic reconnect with exponential backoff.
+// One link to the server at a time (keeping ?token= from the page URL), a
+// log of who said what, the connection state as a badge, the close code in
+// words, and automatic reconnect with exponential backoff. The link is a
+// WebSocket to ws(s)://<this host>/, or, chosen with the "via" switch (or
+// ?transport=sse|long-poll in the page URL), Server-Sent Events from
+// /events or long-polling on /poll, both sending with POST /send
+// (notes/07-sse-or-polling.md). All three carry the same objects.
 // Everything that came from the network is inserted with textContent, never
 // innerHTML, so a message can never become markup.
 //
@@ -70,10 +74,13 @@
     input: $('input'),
     send: $('send'),
     endpoint: $('endpoint'),
+    transport: $('transport'),
   };
 
   const SUBPROTOCOL = 'miochat.v1';
   const NAME_KEY = 'miochat.name'; // localStorage key of the chosen name
+  const TRANSPORT_KEY = 'miochat.transport'; // localStorage key of the chosen transport
+  const TRANSPORTS = { websocket: 'WebSocket', sse: 'SSE + POST', 'long-poll': 'long-poll + POST' };
 
   // --- the name -----------------------------------------------------------
   // The server refuses a bad ?name= with HTTP 400, and a browser only sees
@@ -115,6 +122,20 @@
     } catch (e) { /* no storage: nameFallback keeps it */ }
   }
 
+  // The transport: the page URL's ?transport= first (a link can choose),
+  // then the last one chosen in this browser, then WebSocket.
+  let transport = 'websocket';
+  function pickTransport() {
+    let stored = null;
+    try { stored = localStorage.getItem(TRANSPORT_KEY); } catch (e) { /* no storage */ }
+    const wanted = new URLSearchParams(location.search).get('transport') ?? stored;
+    return Object.hasOwn(TRANSPORTS, wanted ?? '') ? wanted : 'websocket';
+  }
+  function storeTransport(kind) {
+    transport = kind;
+    try { localStorage.setItem(TRANSPORT_KEY, kind); } catch (e) { /* lasts as long as the page */ }
+  }
+
   // --- where to connect ---------------------------------------------------
   const pageParams = new URLSearchParams(location.search);
   const token = pageParams.get('token');
@@ -129,12 +150,129 @@
   // resume. encodeURIComponent, not URLSearchParams: the latter writes a
   // space as "+", which is only right in HTML forms.
   function wsUrl() {
-    const query = [];
-    if (token !== null) query.push('token=' + encodeURIComponent(token));
+    return wsBase + query(epoch !== null ? ['since=' + lastId, 'epoch=' + encodeURIComponent(epoch)] : []);
+  }
+
+  // The query every request carries: the token and the chosen name, then `more`.
+  function query(more) {
+    const parts = [];
+    if (token !== null) parts.push('token=' + encodeURIComponent(token));
     const name = storedName();
-    if (name !== '') query.push('name=' + encodeURIComponent(name));
-    if (epoch !== null) query.push('since=' + lastId, 'epoch=' + encodeURIComponent(epoch));
-    return wsBase + (query.length ? '?' + query.join('&') : '');
+    if (name !== '') parts.push('name=' + encodeURIComponent(name));
+    parts.push(...more);
+    return parts.length ? '?' + parts.join('&') : '';
+  }
+
+  // --- links: one interface over the three transports ----------------------
+  // A link has `open` (true while it carries messages), `send(text)` (may
+  // return a promise that rejects when the server refuses), `close(code,
+  // reason)`, and calls `onopen()`, `onmessage(object, raw)` and
+  // `onclose({ code, reason })` once it ends (never after its handlers are
+  // taken away). `since` is where to resume ({ epoch, lastId }) or null.
+  function openLink(kind, since) {
+    if (kind === 'sse') return sseLink(since);
+    if (kind === 'long-poll') return pollLink(since);
+    return webSocketLink();
+  }
+
+  function parseObject(data) {
+    try { return typeof data === 'string' ? JSON.parse(data) : null; } catch (e) { return null; }
+  }
+
+  function webSocketLink() {
+    // Offering the subprotocol is what makes the server speak JSON. A
+    // server that does not echo it fails the handshake in the browser.
+    const url = wsUrl();
+    const sock = new WebSocket(url, [SUBPROTOCOL]);
+    sock.binaryType = 'arraybuffer';
+    const link = {
+      url,
+      open: false,
+      send: (text) => sock.send(text),
+      close: (code, reason) => sock.close(code, reason),
+    };
+    sock.onopen = () => { link.open = true; link.onopen?.(); };
+    sock.onmessage = (ev) => link.onmessage?.(parseObject(ev.data), ev.data);
+    sock.onclose = (ev) => { link.open = false; link.onclose?.({ code: ev.code, reason: ev.reason }); };
+    return link;
+  }
+
+  // Ends a link made of HTTP requests, once; the close "code" says how, in
+  // WebSocket's terms, so the page reports every transport the same way.
+  function endLink(link, code, reason) {
+    if (link.ended) return;
+    link.ended = true;
+    link.open = false;
+    link.stop();
+    link.onclose?.({ code, reason });
+  }
+
+  // POST /send: the text as the body, the key that makes it ours.
+  async function post(link, text) {
+    // Without a chosen name the server names the message as it named our
+    // welcome: the stream's name, or guest-<the key's number>.
+    const res = await fetch('send' + query(['client=' + encodeURIComponent(link.key ?? '')]), {
+      method: 'POST',
+      body: text,
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+    });
+    if (!res.ok) throw new Error('HTTP ' + res.status + ' ' + (await res.text()).trim());
+  }
+
+  // Server-Sent Events: one endless response from /events. EventSource
+  // would reconnect by itself, but with the URL it was opened with (its
+  // epoch may be stale); so on an error this link ends, and the page's own
+  // backoff opens a new one that names where to resume.
+  function sseLink(since) {
+    const more = since !== null ? ['last_event_id=' + since.lastId, 'epoch=' + encodeURIComponent(since.epoch)] : [];
+    const url = new URL('events' + query(more), location.href).href;
+    const source = new EventSource(url);
+    const link = { url, open: false, key: null, stop: () => source.close() };
+    link.send = (text) => post(link, text);
+    link.close = (code, reason) => endLink(link, code, reason);
+    source.onopen = () => { link.open = true; link.onopen?.(); };
+    source.onmessage = (ev) => {
+      const msg = parseObject(ev.data);
+      if (msg && msg.type === 'welcome') link.key = msg.client;
+      link.onmessage?.(msg, ev.data);
+    };
+    source.onerror = () => endLink(link, 1006, 'the event stream ended');
+    return link;
+  }
+
+  // Long-polling: a welcome from /poll, then /poll?since=N again and again,
+  // each answer a batch of objects and the `last_id` to ask after next. A
+  // resumed link asks after the last id seen: the first batch is the replay
+  // (or a reset).
+  function pollLink(since) {
+    const controller = new AbortController();
+    const url = new URL('poll' + query([]), location.href).href;
+    const link = { url, open: false, key: null, stop: () => controller.abort() };
+    link.send = (text) => post(link, text);
+    link.close = (code, reason) => endLink(link, code, reason);
+    const batch = async (target) => {
+      const res = await fetch(target, { cache: 'no-store', signal: controller.signal });
+      if (!res.ok) throw new Error('HTTP ' + res.status + ' ' + (await res.text()).trim());
+      return res.json();
+    };
+    (async () => {
+      const first = await batch(url);
+      const welcome = first.messages[0];
+      link.key = welcome.client;
+      link.open = true;
+      link.onopen?.();
+      link.onmessage?.(welcome, JSON.stringify(welcome));
+      let after = since !== null ? since.lastId : first.last_id;
+      let theirEpoch = since !== null ? since.epoch : first.epoch;
+      while (!link.ended) {
+        const more = ['since=' + after, 'epoch=' + encodeURIComponent(theirEpoch), 'client=' + encodeURIComponent(link.key)];
+        const answer = await batch('poll' + query(more));
+        for (const msg of answer.messages) if (!link.ended) link.onmessage?.(msg, JSON.stringify(msg));
+        after = answer.last_id;
+        theirEpoch = answer.epoch;
+      }
+    })().catch((e) => endLink(link, 1006, e.name === 'AbortError' ? 'closed' : 'a poll failed: ' + e.message));
+    return link;
   }
 
   // A URL as shown on screen: the token itself is never echoed.
@@ -416,7 +554,9 @@
       const res = await fetch('status', { cache: 'no-store' });
       if (!res.ok) throw new Error('HTTP ' + res.status);
       const body = await res.json();
-      const n = Number(body.connections);
+      // Clients of every transport: a long-poll client counts while its
+      // request is held, which is nearly always.
+      const n = Number(body.connections) + Number(body.sse ?? 0) + Number(body.long_poll ?? 0);
       el.connections.textContent = Number.isFinite(n) ? n + ' online' : '? online';
       el.connections.dataset.count = Number.isFinite(n) ? String(n) : '';
       el.connections.classList.remove('stale');
@@ -442,29 +582,27 @@
     if (ws) { // drop a socket still around without letting it schedule a retry
       const old = ws;
       ws = null;
-      old.onopen = old.onmessage = old.onclose = old.onerror = null;
+      old.onopen = old.onmessage = old.onclose = null;
       try { old.close(1000, 'reconnecting'); } catch (e) { /* already closed */ }
       connectionEnded();
     }
     setState(everConnected ? 'reconnecting' : 'connecting');
 
-    const url = wsUrl();
-    el.endpoint.textContent = shown(url) + ' · ' + SUBPROTOCOL;
     // Where this connection resumes; fixed now, as epoch and lastId move on.
     const since = epoch !== null ? { epoch, lastId } : null;
     replay = null;
 
     let sock;
     try {
-      // Offering the subprotocol is what makes the server speak JSON. A
-      // server that does not echo it fails the handshake in the browser.
-      sock = new WebSocket(url, [SUBPROTOCOL]);
+      sock = openLink(transport, since);
     } catch (e) {
-      addLine('err', 'cannot open ' + shown(url) + ': ' + e.message);
+      addLine('err', 'cannot connect via ' + TRANSPORTS[transport] + ': ' + e.message);
       setState('disconnected');
       return;
     }
-    sock.binaryType = 'arraybuffer';
+    el.endpoint.textContent = TRANSPORTS[transport] + ' · ' + shown(sock.url) +
+      (transport === 'websocket' ? ' · ' + SUBPROTOCOL : '');
+    el.endpoint.dataset.transport = transport;
     ws = sock;
     let opened = false;
 
@@ -479,7 +617,7 @@
       el.closeInfo.hidden = true;
       delete el.closeInfo.dataset.code;
       el.hint.hidden = true;
-      addLine('sys', 'connected to ' + shown(wsBase + (token !== null ? '?token=' + token : '')) +
+      addLine('sys', 'connected via ' + TRANSPORTS[transport] +
         (since !== null ? ', resuming after message #' + since.lastId : ''));
       refreshStatus();
     };
@@ -487,21 +625,15 @@
     // Every frame is one JSON object. A chat line that looks like JSON
     // ({"type":"welcome"} typed by someone) arrives inside a message's
     // "text", so it can never pass for the server's own objects.
-    sock.onmessage = (ev) => {
+    sock.onmessage = (msg, raw) => {
       if (ws !== sock) return;
-      let msg = null;
-      try { msg = typeof ev.data === 'string' ? JSON.parse(ev.data) : null; } catch (e) { /* below */ }
       switch (msg && msg.type) {
         case 'welcome': onWelcome(msg, since); break;
         case 'message': onChatMessage(msg); break;
         case 'ack': onAck(msg); break;
         case 'reset': onReset(msg); break;
-        default: console.warn('miochat: not a miochat.v1 object, ignored:', ev.data);
+        default: console.warn('miochat: not a miochat.v1 object, ignored:', raw);
       }
-    };
-
-    sock.onerror = () => {
-      // The browser tells nothing more here on purpose; onclose follows.
     };
 
     sock.onclose = (ev) => {
@@ -615,17 +747,25 @@
       refuse('Nothing to send: type a message first');
       return;
     }
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
+    if (!ws || !ws.open) {
       // Keep the text so it can be sent once the connection is back.
       refuse('Not connected');
       addLine('err', 'not sent (not connected): ' + text);
       return;
     }
-    ws.send(text);
     // Shown at once, marked pending until the server's ack says it is stored.
     const li = addLine('out', text, myName ?? 'you');
     setOwnState(li, 'pending');
-    pending.push({ li, text, name: myName, sock: ws, old: false });
+    const entry = { li, text, name: myName, sock: ws, old: false };
+    pending.push(entry);
+    // Over HTTP the POST itself can be refused (a 413, a 401): then no ack
+    // will ever come for it.
+    Promise.resolve(ws.send(text)).catch((e) => {
+      const at = pending.indexOf(entry);
+      if (at >= 0) pending.splice(at, 1);
+      setOwnState(li, 'unsure');
+      addLine('err', 'not sent: ' + e.message);
+    });
     el.input.value = '';
     el.input.removeAttribute('aria-invalid');
     el.input.placeholder = 'Type a message, Enter to send';
@@ -683,7 +823,18 @@
     else setState('disconnected');
   });
 
+  // A new transport means a new link; it resumes after the last id seen,
+  // as a reconnect does, so nothing said meanwhile is missed.
+  el.transport.addEventListener('change', () => {
+    storeTransport(el.transport.value);
+    addLine('sys', 'switching to ' + TRANSPORTS[transport]);
+    autoReconnect = true;
+    connect();
+  });
+
   // --- go -----------------------------------------------------------------
+  transport = pickTransport();
+  el.transport.value = transport;
   el.name.value = storedName();
   connect();
   refreshStatus();

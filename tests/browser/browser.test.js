@@ -283,6 +283,12 @@ async function typeAndPressEnter(page, text) {
   await page.keyboard.press('Enter');
 }
 
+// One tab says something and the other sees it.
+async function say(page, other, text) {
+  await typeAndPressEnter(page, text);
+  await waitLine(other, 'in', text);
+}
+
 function waitConnections(page, n, timeout = T_MSG) {
   return page.waitForSelector(`#connections[data-count="${n}"]`, { state: 'attached', timeout });
 }
@@ -373,9 +379,12 @@ describe('miochat in Chromium', () => {
     const res = await fetch(s.base + '/status');
     assert.equal(res.status, 200, 'GET /status');
     assert.match(res.headers.get('content-type') || '', /^application\/json\b/, 'content type of GET /status');
-    // connections is what the page shows; last_id and history describe the
-    // shared message log (nothing said yet on a fresh server).
-    assert.deepEqual(await res.json(), { connections: 0, last_id: 0, history: { messages: 0, bytes: 0 } });
+    // connections, sse and long_poll add up to what the page shows; last_id
+    // and history describe the shared message log (nothing said yet on a
+    // fresh server).
+    assert.deepEqual(await res.json(), {
+      connections: 0, sse: 0, long_poll: 0, last_id: 0, history: { messages: 0, bytes: 0 },
+    });
   });
 
   scenario('two tabs chat: sent shows as →, received as ←, never echoed', async (ctx) => {
@@ -540,10 +549,6 @@ describe('miochat in Chromium', () => {
     const b = await ctx.page(s.base + '/', 'bob', { storage: { 'miochat.name': 'bob' } });
     await Promise.all([waitLine(a, 'sys', 'welcome: connected to chat as ann'), waitLine(b, 'sys', 'welcome: connected to chat as bob')]);
 
-    const say = async (page, other, text) => {
-      await typeAndPressEnter(page, text);
-      await waitLine(other, 'in', text);
-    };
     await say(a, b, 'Morning! Is the 2.3 release still on for today?');
     await say(b, a, 'Yes, the last CI run was green');
     await say(a, b, 'Great. I’m on the train, the connection may drop in the tunnels');
@@ -563,7 +568,7 @@ describe('miochat in Chromium', () => {
 
     // ann comes back: the three are replayed, after a line that counts them.
     await a.click('#reconnect');
-    await waitLine(a, 'sys', 'connected to ' + s.base.replace('http', 'ws') + '/, resuming after message #3');
+    await waitLine(a, 'sys', 'connected via WebSocket, resuming after message #3');
     await waitLine(a, 'sys', '3 missed messages restored');
     for (const text of missed) await waitLine(a, 'in', text);
     // Live again: bob's next message is not counted as restored.
@@ -624,6 +629,76 @@ describe('miochat in Chromium', () => {
     assert.deepEqual(await lines(a, 'in'), ['after the gap'], 'nothing of the lost ones shows');
     assert.equal((await lines(a, 'sys')).some((t) => /restored/.test(t)), false);
     await shot(a, 'tab-a-reset.png');
+  });
+
+  // --- the other transports (notes/07-sse-or-polling.md) ------------------
+
+  // A tab on a transport, chosen as a link would (?transport=), welcomed.
+  async function tabVia(ctx, s, transport, name) {
+    const page = await ctx.page(`${s.base}/?transport=${transport}`, name, { storage: { 'miochat.name': name } });
+    await welcomedAs(page);
+    assert.equal(await page.getAttribute('#endpoint', 'data-transport'), transport);
+    assert.equal(await page.$eval('#transport', (e) => e.value), transport, 'the switch shows the transport in use');
+    return page;
+  }
+
+  scenario('two tabs on different transports chat: SSE, long-poll and WebSocket in one room', async (ctx) => {
+    const s = await ctx.server();
+    for (const [x, y] of [['sse', 'long-poll'], ['long-poll', 'websocket'], ['websocket', 'sse']]) {
+      const a = await tabVia(ctx, s, x, 'ann-' + x);
+      const b = await tabVia(ctx, s, y, 'bob-' + y);
+      await say(a, b, `hello from ${x}`);
+      await say(b, a, `and back from ${y}`);
+      await Promise.all([waitAllAcked(a), waitAllAcked(b)]);
+      const want = [`ann-${x}: hello from ${x}`, `bob-${y}: and back from ${y}`];
+      assert.deepEqual((await chat(a)).map((l) => l.replace(/ \[acked\]$/, '')), want, `${x} tab`);
+      assert.deepEqual((await chat(b)).map((l) => l.replace(/ \[acked\]$/, '')), want, `${y} tab`);
+      // The same ids on both sides: one log, one order.
+      const ids = async (p) => p.$$eval('#log li.chat', (els) => els.map((li) => li.dataset.id));
+      assert.deepEqual(await ids(a), await ids(b));
+      if (x === 'sse') await shotSideBySide([a, b], 'sse-and-long-poll.png');
+      for (const p of [a, b]) await p.close();
+    }
+  });
+
+  scenario('an SSE tab and a long-poll tab get what they missed after a reconnect, once', async (ctx) => {
+    const s = await ctx.server();
+    for (const transport of ['sse', 'long-poll']) {
+      const a = await tabVia(ctx, s, transport, 'ann');
+      const b = await tabVia(ctx, s, 'websocket', 'bob');
+      await say(b, a, `before, on ${transport}`);
+      await a.click('#disconnect');
+      await waitCloseCode(a, 1000);
+      const missed = ['one', 'two', 'three'].map((t) => `${t} (${transport})`);
+      for (const text of missed) await typeAndPressEnter(b, text);
+      await waitAllAcked(b);
+      await a.click('#reconnect');
+      await waitLine(a, 'sys', '3 missed messages restored');
+      for (const text of missed) await waitLine(a, 'in', text);
+      await say(b, a, `live again on ${transport}`);
+      const seen = (await lines(a, 'in')).filter((t) => t.endsWith(`(${transport})`));
+      assert.deepEqual(seen, missed, 'each missed message once, in order');
+      assert.deepEqual(await lines(a, 'warn'), [], 'nothing was lost');
+      for (const p of [a, b]) await p.close();
+    }
+  });
+
+  scenario('the transport switch moves a tab to another transport without losing a message', async (ctx) => {
+    const s = await ctx.server();
+    const a = await tabVia(ctx, s, 'websocket', 'ann');
+    const b = await tabVia(ctx, s, 'websocket', 'bob');
+    for (const next of ['sse', 'long-poll', 'websocket']) {
+      await a.selectOption('#transport', next);
+      await waitLine(a, 'sys', 'switching to ' + (await a.$eval(`#transport option[value="${next}"]`, (o) => o.textContent)));
+      await a.waitForSelector(`#endpoint[data-transport="${next}"]`, { state: 'attached', timeout: T_CONNECT });
+      await waitState(a, 'connected');
+      await say(b, a, `now ${next}`);
+      await say(a, b, `ann on ${next}`);
+    }
+    await waitAllAcked(a);
+    assert.deepEqual(await lines(a, 'in'), ['now sse', 'now long-poll', 'now websocket']);
+    assert.deepEqual(await lines(a, 'warn'), []);
+    await shot(a, 'transport-switch.png');
   });
 
   scenario('the Disconnect and Reconnect buttons', async (ctx) => {
