@@ -644,3 +644,30 @@ fn websocket_sse_and_long_poll_clients_see_the_same_ids_in_the_same_order() {
         assert_eq!(sse_seen[i].id, Some(id));
     }
 }
+
+#[test]
+fn held_polls_whose_clients_hang_up_are_let_go_and_the_room_goes_on() {
+    let server = ServerProcess::start(&[]);
+    let mut held: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr).unwrap();
+            stream
+                .write_all(b"GET /poll?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    assert!(wait_until(DEADLINE, || server.status_field("long_poll") == 50));
+    held.clear();
+    // Each hang-up is a FIN the loop reads while the poll is held.
+    assert!(wait_until(DEADLINE, || server.status_field("long_poll") == 0));
+    let mut http = Http::connect(server.addr);
+    let waiting = std::thread::spawn(move || http.get("/poll?since=0").json());
+    assert!(wait_until(DEADLINE, || server.status_field("long_poll") == 1));
+    say(&server, &["after the hang-ups"]);
+    let batch = waiting.join().unwrap();
+    assert_eq!(
+        texts_of(batch["messages"].as_array().unwrap()),
+        ["after the hang-ups"]
+    );
+}
