@@ -3,12 +3,15 @@
 //! 1. Every `src/`, `tests/` or `client/` path a note mentions exists, and every
 //!    `notes/NAME.md#anchor` link (in the notes and in the code's comments) finds
 //!    its note and heading.
-//! 2. Every name of ours a note writes in code format is defined in `src/`:
-//!    `Server::turn` needs `fn turn` in `impl Server`, `ConnState::Open` a
-//!    variant, `ConnState` a type, `READS_PER_TURN` a const, `flush_write_buf`
-//!    a fn, field or binding, `--heartbeat-ms` a flag in `src/config.rs`.
+//! 2. Every name of ours a note writes in code format is defined in `src/`
+//!    (`notes/names.rs`): `Server::turn` needs `fn turn` in `impl Server`,
+//!    `ConnState::Open` a variant, `ConnState` a type, `READS_PER_TURN` a
+//!    const, `awaiting_pong` a fn, field, parameter or module, `--heartbeat-ms`
+//!    a flag in `src/config.rs`. A local variable or a word inside a string
+//!    does not count; a test's name counts only where its paragraph says it
+//!    names a test, and "`name` in `FILE.rs`" must be defined in that file.
 //!    Names from elsewhere (mio, std, the RFC, other runtimes) are listed in
-//!    `EXTERNAL` below; a name that is in neither place fails the test.
+//!    `EXTERNAL`; a name that is in neither place fails the test.
 //!    Inline code spans are checked, and fenced blocks marked `text` (the
 //!    drawings); code excerpts and pasted output are not.
 //! 3. The debugger walkthrough runs: gdb loads `notes/breakpoints.gdb` and
@@ -22,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "notes/names.rs"]
 mod names;
+#[path = "notes/rust.rs"]
+mod rust;
 #[path = "notes/walkthrough.rs"]
 mod walkthrough;
 
