@@ -23,8 +23,14 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+#[path = "common/mod.rs"]
+mod common;
+#[path = "notes/logs.rs"]
+mod logs;
 #[path = "notes/names.rs"]
 mod names;
+#[path = "notes/runs.rs"]
+mod runs;
 #[path = "notes/rust.rs"]
 mod rust;
 #[path = "notes/walkthrough.rs"]
