@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "notes/constants.rs"]
+mod constants;
 #[path = "notes/logs.rs"]
 mod logs;
 #[path = "notes/names.rs"]
