@@ -14,11 +14,26 @@
 //!    `EXTERNAL`; a name that is in neither place fails the test.
 //!    Inline code spans are checked, and fenced blocks marked `text` (the
 //!    drawings); code excerpts and pasted output are not.
-//! 3. The debugger walkthrough runs: gdb loads `notes/breakpoints.gdb` and
-//!    `notes/walkthrough.gdb` against the debug binary while two raw clients
-//!    upgrade and send a message; every breakpoint must resolve, every stop
-//!    must come in the documented order, and no command of the walkthrough
-//!    may fail. The transcript is left in `target/tmp/notes-walkthrough.txt`.
+//! 3. The debugger walkthrough runs (`notes/walkthrough.rs`): gdb loads
+//!    `notes/breakpoints.gdb` and `notes/walkthrough.gdb` against the debug
+//!    binary while two raw clients upgrade and send a message; every
+//!    breakpoint must resolve, no command may fail, the stops must come in
+//!    the order note 8 shows them, and note 8's listing must be what gdb
+//!    printed: breakpoint and frame `file:line`s, source lines, banners,
+//!    plain values and `bytes` output (`notes/listing.rs`). The transcript is
+//!    left in `target/tmp/notes-walkthrough.txt`.
+//! 4. Quoted log lines (`notes/logs.rs`): every `LEVEL target] message` line
+//!    in a note is one a log call in `src/` can print: that level, the
+//!    module the target names, a format string that matches the message.
+//! 5. Pasted traces marked `<!-- run: FLAGS; client: COMMAND -->`
+//!    (`notes/runs.rs`) are compared with a real `RUST_LOG=trace` run of
+//!    the server and that client, figures included.
+//! 6. Numbers tied to a name (`notes/constants.rs`): `` `READS_PER_TURN` (4) ``,
+//!    `` `--heartbeat-ms` (30 s) ``, `` 8 KiB (`MAX_HEAD_BYTES`) `` are the
+//!    const's value or the flag's default in `miochat --help`.
+//!
+//! Each check says, when it fails, which note and line, what the code or
+//! the run says instead, and how to fix the note.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -27,6 +42,8 @@ use std::path::{Path, PathBuf};
 mod common;
 #[path = "notes/constants.rs"]
 mod constants;
+#[path = "notes/listing.rs"]
+mod listing;
 #[path = "notes/logs.rs"]
 mod logs;
 #[path = "notes/names.rs"]

@@ -1,4 +1,6 @@
-//! The debugger walkthrough of notes/08-debugger.md, run under gdb.
+//! The debugger walkthrough of notes/08-debugger.md, run under gdb: every
+//! breakpoint resolves, no command fails, the stops come in the order the
+//! note shows them, and the note's listing is what gdb prints (`listing.rs`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -7,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::listing::{Shown, differences, missing_bytes, session_lines, shown, stops};
 use super::root;
 
 // ---- 3. the debugger walkthrough ----
@@ -171,16 +174,19 @@ fn answer_pings(mut client: TcpStream) {
     }
 }
 
-/// The stops the walkthrough documents, in order: banner name and function.
-const DOCUMENTED_STOPS: [(&str, &str); 7] = [
-    ("accept", "miochat::server::Server::accept_new_clients"),
-    ("handshake", "miochat::http::switching_protocols"),
-    ("accept", "miochat::server::Server::accept_new_clients"),
-    ("handshake", "miochat::http::switching_protocols"),
-    ("frame", "miochat::frame::apply_mask"),
-    ("broadcast", "miochat::server::Server::append_to_history"),
-    ("timer", "miochat::session::Session::on_time"),
-];
+/// The note whose session `notes/walkthrough.gdb` scripts, as its first
+/// line names it ("the session of notes/08-debugger.md").
+fn walkthrough_note() -> (String, String) {
+    let script = std::fs::read_to_string(root().join("notes/walkthrough.gdb")).unwrap();
+    let first = script.lines().next().unwrap_or("");
+    let name = first
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(['.', ',', ':']).strip_prefix("notes/"))
+        .find(|w| w.ends_with(".md"))
+        .expect("the first line of notes/walkthrough.gdb names the note it scripts");
+    let text = std::fs::read_to_string(root().join("notes").join(name)).unwrap();
+    (name.to_owned(), text)
+}
 
 /// What gdb prints when a name, an expression or a script line went stale.
 const GDB_ERRORS: &[&str] = &[
@@ -299,41 +305,42 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
         resolved, declared,
         "every breakpoint must resolve to a line of src/"
     );
-    // "Breakpoint 3, miochat::frame::apply_mask (payload=...) at src/frame.rs:157"
-    let stops: Vec<(String, String)> = transcript
-        .lines()
-        .filter_map(|l| l.strip_prefix("Breakpoint "))
-        .filter_map(|l| l.split_once(", "))
-        .filter(|(number, _)| number.chars().all(|c| c.is_ascii_digit()))
-        .map(|(_, rest)| rest.split([' ', '(']).next().unwrap_or("").to_owned())
-        .zip(
-            transcript
-                .lines()
-                .filter_map(|l| l.strip_prefix(">>> "))
-                .map(|l| l.split(':').next().unwrap_or("").to_owned()),
-        )
-        .map(|(function, banner)| (banner, function))
-        .collect();
-    let expected: Vec<(String, String)> = DOCUMENTED_STOPS
-        .iter()
-        .map(|(b, f)| (b.to_string(), f.to_string()))
-        .collect();
-    assert_eq!(stops, expected, "the stops of the walkthrough");
+    // The stops the note shows, in its order, are the stops gdb made.
+    let (note_name, note) = walkthrough_note();
+    let shown_in =
+        |lines: Vec<String>| -> Vec<Shown> { lines.iter().filter_map(|l| shown(l)).collect() };
+    let documented = stops(&shown_in(
+        session_lines(&note).into_iter().map(|(_, l)| l).collect(),
+    ));
+    let made = stops(&shown_in(transcript.lines().map(str::to_owned).collect()));
+    assert!(
+        documented.len() >= 5,
+        "notes/{note_name} shows only {} stops: the listing reader is broken",
+        documented.len()
+    );
+    assert_eq!(
+        made, documented,
+        "the stops gdb made (left) are not the stops notes/{note_name} shows (right), in \
+         order: the note's console blocks must show every stop notes/walkthrough.gdb makes"
+    );
+    // Every file:line, frame, banner, source line and plain value the note
+    // shows is what gdb printed, and so is what `bytes` showed.
+    let mut differences = differences(&note_name, &note, &transcript);
+    for (n, output) in missing_bytes(&note, &transcript) {
+        differences.push(format!(
+            "notes/{note_name}:{n}: gdb no longer prints this `bytes` output:\n{output}"
+        ));
+    }
+    assert!(
+        differences.is_empty(),
+        "the gdb session in notes/{note_name} is not what gdb prints today (addresses and \
+         arguments may differ; files, lines, frames and values may not). Copy the lines \
+         from target/tmp/notes-walkthrough.txt (plain gdb) or a rust-gdb run of the same \
+         script:\n{}",
+        differences.join("\n")
+    );
     assert!(
         transcript.contains("[Inferior 1 (process ") && transcript.contains(") killed]"),
         "the walkthrough did not reach its last line"
     );
-    // What the walkthrough shows must still be there to see.
-    for shown in [
-        "GET /chat HTTP/1.1\\r\\n",
-        "7f 9f 4d 51 58",
-        "5 bytes, as text:\nHello",
-        "81 05 48 65 6c 6c 6f",
-        "89 00",
-    ] {
-        assert!(
-            transcript.contains(shown),
-            "the walkthrough no longer shows {shown:?}"
-        );
-    }
 }
