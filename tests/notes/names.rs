@@ -146,9 +146,6 @@ const FILE_TYPES: &[&str] = &[
     ".rs", ".md", ".py", ".gdb", ".sh", ".json", ".js", ".toml", ".txt", ".html", ".css",
 ];
 
-/// Notes that other people write; links to them are allowed before they exist.
-// ---- 2. names ----
-
 /// What the code defines, collected by a small lexer (`rust.rs`).
 #[derive(Default)]
 struct Definitions {
@@ -271,8 +268,7 @@ impl Definitions {
                     // the braces of an enum's variant.
                     if let Some((kind, _, at)) = blocks.last()
                         && toks.get(i + 1) == Some(&Tok::Punct(':'))
-                        && (*kind == "struct" && *at == depth
-                            || *kind == "union" && *at == depth
+                        && (matches!(*kind, "struct" | "union") && *at == depth
                             || *kind == "enum" && *at + 1 == depth)
                     {
                         self.fields.insert(word.clone());
