@@ -245,6 +245,9 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
             "set startup-with-shell off",
             "-x",
             "notes/breakpoints.gdb",
+            // Which stops are on when the session starts (checked below).
+            "-ex",
+            "info breakpoints",
             "-x",
             "notes/walkthrough.gdb",
             "--args",
@@ -339,8 +342,49 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
          script:\n{}",
         differences.join("\n")
     );
+    // A stop the note turns on along the way (`(gdb) enable $bp_timer`) must
+    // be off when gdb starts: at a person's pace, a heartbeat would
+    // otherwise stop the session before the step that explains it.
+    for (line, number) in enabled_later(&note) {
+        let state = transcript
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.len() > 3 && w[0] == number && w[1] == "breakpoint")
+            .map(|w| w[3].to_owned());
+        assert_eq!(
+            state.as_deref(),
+            Some("n"),
+            "notes/{note_name}:{line} enables breakpoint {number} at that step, so it must be \
+             disabled when gdb starts (`disable` it in notes/breakpoints.gdb); `info \
+             breakpoints` says Enb {state:?}"
+        );
+    }
     assert!(
         transcript.contains("[Inferior 1 (process ") && transcript.contains(") killed]"),
         "the walkthrough did not reach its last line"
     );
+}
+
+/// (line, breakpoint number) for each `(gdb) enable ...` in the note's
+/// session: the number is that of the next stop the note shows.
+fn enabled_later(note: &str) -> Vec<(usize, String)> {
+    let lines = session_lines(note);
+    let mut found = Vec::new();
+    for (i, (n, line)) in lines.iter().enumerate() {
+        if !line.starts_with("(gdb) enable") {
+            continue;
+        }
+        let number = lines[i + 1..].iter().find_map(|(_, l)| {
+            let rest = l.strip_prefix("Breakpoint ")?;
+            let (number, _) = rest.split_once(", ")?;
+            number
+                .chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| number.to_owned())
+        });
+        if let Some(number) = number {
+            found.push((*n, number));
+        }
+    }
+    found
 }
