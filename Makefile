@@ -6,12 +6,42 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-tokio run-node peer-tokio peer-node syscalls build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
 	@echo "miochat: open http://$(ADDR)/ in two browser tabs (Ctrl-C stops the server)"
 	./target/release/miochat --addr $(ADDR)
+
+# The same chat on a runtime (notes/06-vs-async.md): the benchmark peers in
+# bench/peers/, on ADDR. Same routes as miochat: ws://ADDR/ and /chat (welcome,
+# then every message to every other client), /echo, GET /status. No browser
+# page: client/ speaks miochat.v1, which the peers do not; use tools/wsraw.py.
+PEER_NOTE = "chat at ws://$(ADDR)/chat, echo at /echo, GET /status; try: python3 tools/wsraw.py $(ADDR) --path /chat head read:2 (Ctrl-C stops the server)"
+
+run-tokio: peer-tokio
+	@echo "tokio-tungstenite: "$(PEER_NOTE)
+	./bench/target/release/tokio-ws --addr $(ADDR)
+
+run-node: peer-node
+	@echo "Node ws: "$(PEER_NOTE)
+	node bench/peers/node-ws/server.js --addr $(ADDR)
+
+# The peers, built or installed as bench/run.sh does.
+peer-tokio:
+	$(CARGO) build --release --manifest-path bench/peers/tokio-ws/Cargo.toml --target-dir bench/target
+
+peer-node:
+	@command -v node >/dev/null || { echo "node is not installed (Debian: apt-get install nodejs npm)"; exit 1; }
+	@[ -f bench/peers/node-ws/node_modules/ws/package.json ] || (cd bench/peers/node-ws && npm ci --no-audit --no-fund --loglevel=error)
+
+# System calls and wake-ups per broadcast message: miochat, tokio-tungstenite and
+# Node ws under the same load, counted by strace (bench/syscalls.py; about two
+# minutes plus builds). The table goes to target/syscalls/, which git ignores.
+syscalls: peer-tokio peer-node
+	$(CARGO) build --release
+	@command -v strace >/dev/null || { echo "strace is not installed (Debian: apt-get install strace)"; exit 1; }
+	python3 bench/syscalls.py
 
 build:
 	$(CARGO) build
@@ -43,11 +73,13 @@ deps:
 	bash tests/install-deps.sh
 
 # Every scenario against miochat once (bench/run.sh; about a minute plus builds).
+# Its table and chart go to target/bench/, which git ignores: a try-out records nothing.
 bench:
 	bash bench/run.sh bench
 
 # miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
-# three runs, ratios and an SVG chart in bench/results/ (installs the peers).
+# three runs, ratios and an SVG chart in bench/results/ (installs the peers): the
+# tracked record that notes/benchmarks.md quotes.
 compare:
 	bash bench/run.sh compare
 

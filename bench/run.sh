@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark runner (project issue 7).
 #
-#   bash bench/run.sh bench     build miochat, run every scenario against it once, print a table
+#   bash bench/run.sh bench     build miochat, run every scenario against it once, print a table;
+#                               its files go to target/bench/ (untracked: a try-out records nothing)
 #   bash bench/run.sh compare   install and build the peers too (npm ci, cargo), run miochat,
 #                               node ws and tokio-tungstenite REPS times each, server pinned to
 #                               CPU 0 and load generator to CPU 1; medians, ratios and an SVG
-#                               chart go to bench/results/
+#                               chart go to bench/results/ (tracked: the record the notes quote)
 #
 # Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
 # for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
@@ -14,20 +15,27 @@
 # HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS. Every
 # server and generator run is bounded in time; all load goes to 127.0.0.1; storm-*,
 # slow-reader and flood stop at a memory ceiling (server RSS, machine TCP memory).
+# RESULTS_DIR overrides where the files go.
 set -euo pipefail
 
 MODE=${1:-}
 case "$MODE" in
     bench | compare) ;;
     *)
-        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
-RESULTS_DIR="$BENCH/results"
+# Only `compare` writes into the repository: `bench` is for trying things, and a try-out
+# must leave `git status` clean (target/ is ignored).
+if [ "$MODE" = compare ]; then
+    RESULTS_DIR=${RESULTS_DIR:-"$BENCH/results"}
+else
+    RESULTS_DIR=${RESULTS_DIR:-"$ROOT/target/bench"}
+fi
 GEN="$BENCH/target/release/miochat-bench"
 TOKIO_WS="$BENCH/target/release/tokio-ws"
 MIOCHAT="$ROOT/target/release/miochat"
@@ -305,7 +313,8 @@ cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     cat "$WORK/table.md"
 } >"$MD"
 cat "$MD"
-log "results: bench/results/$MODE.jsonl, bench/results/$MODE.md, bench/results/$MODE.svg"
+shown_dir=${RESULTS_DIR#"$ROOT"/}
+log "results: $shown_dir/$MODE.jsonl, $shown_dir/$MODE.md, $shown_dir/$MODE.svg"
 if [ "$FAILS" -gt 0 ]; then
     log "$FAILS of $RUNS runs FAILED (see the table)"
     exit 1

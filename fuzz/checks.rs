@@ -5,11 +5,14 @@
 //! so a crash found once stays fixed. Nothing here may use a dependency other
 //! than `miochat` itself: the file is compiled into both crates.
 //!
-//! Two inputs are checked:
+//! Three inputs are checked:
 //! - [`check_handshake`]: any bytes as a request head, through `find_head_end`,
 //!   `Request::parse`, `check_upgrade` and `http::answer`;
 //! - [`check_decoder`]: a few bytes of settings, then any bytes as a client's
-//!   stream, through `MessageReader::decode` read at once and in pieces.
+//!   stream, through `MessageReader::decode` read at once and in pieces;
+//! - [`check_requests`]: a byte of settings, then any bytes as a client's
+//!   HTTP/1.1 requests (bodies, keep-alive, pipelining) through a `Session`,
+//!   read at once and in pieces.
 
 use miochat::config::Config;
 use miochat::error::ProtocolError;
@@ -17,6 +20,7 @@ use miochat::frame::{MAX_CONTROL_PAYLOAD, Opcode};
 use miochat::handshake::{Request, accept_key, check_upgrade, find_head_end};
 use miochat::http::{Answer, Status, answer};
 use miochat::message::{Decoded, MessageReader};
+use miochat::session::{ConnState, Event, HttpRequest, MAX_HEAD_BYTES, Session};
 
 /// The token the fuzzed server demands (`--token`).
 pub const TOKEN: &str = "s3cret-tok";
@@ -25,7 +29,7 @@ pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
 /// Every status a refusal of a request head may carry (431 comes from the server
 /// loop, for heads over 8 KiB, and is included so the list is the whole truth).
-pub const REFUSAL_STATUSES: [u16; 7] = [400, 401, 403, 404, 405, 426, 431];
+pub const REFUSAL_STATUSES: [u16; 9] = [400, 401, 403, 404, 405, 411, 413, 426, 431];
 
 /// The only close codes a broken client frame may earn.
 pub const FAILURE_CLOSE_CODES: [u16; 3] = [1002, 1007, 1009];
@@ -103,7 +107,7 @@ pub fn check_handshake(data: &[u8]) {
         }
         Err(refusal) => check_refusal(refusal.status, refusal.reason),
     }
-    match answer(&request, &config, &Status::default()) {
+    match answer(&request, b"", &config, &Status::default()) {
         Answer::Upgrade(upgrade) => {
             assert_eq!(
                 checked.as_ref().ok(),
@@ -111,13 +115,15 @@ pub fn check_handshake(data: &[u8]) {
                 "answer and check_upgrade disagree"
             );
         }
-        Answer::Http(bytes) => {
+        Answer::Respond(bytes) | Answer::Refuse(bytes) => {
             assert!(
                 checked.is_err(),
                 "a valid upgrade was answered with plain HTTP"
             );
             check_http_response(&bytes, request.method == "HEAD");
         }
+        // `/events`, `/poll` or `/send`: checked, answered by the loop.
+        Answer::Chat(_) => assert!(checked.is_err(), "a valid upgrade was taken for plain HTTP"),
     }
 }
 
@@ -149,7 +155,9 @@ pub fn check_http_response(bytes: &[u8], head_request: bool) {
         status == 200 || REFUSAL_STATUSES.contains(&status),
         "status {status}"
     );
-    assert!(head.contains("\r\nConnection: close\r\n"));
+    // A refusal closes the connection; an answer may keep it (keep-alive).
+    let closes = head.contains("\r\nConnection: close\r\n");
+    assert!(closes || (status == 200 && head.contains("\r\nConnection: keep-alive\r\n")));
     if head_request && body.is_empty() {
         assert!(
             head.contains("\r\nContent-Length: "),
@@ -474,4 +482,104 @@ pub fn parse_server_frame(bytes: &[u8]) -> (bool, u8, bool, &[u8]) {
     let at = if masked { at + 4 } else { at };
     assert_eq!(bytes.len(), at + len, "one frame expected");
     (bytes[0] & 0x80 != 0, bytes[0] & 0x0F, masked, &bytes[at..])
+}
+
+// ---- requests: HTTP/1.1 bodies, keep-alive and pipelining in a session ----
+
+/// Statuses the session itself may refuse a request with: a head it cannot
+/// frame (400, 411), a body too large (413), a head too large (431).
+const SESSION_REFUSALS: [u16; 4] = [400, 411, 413, 431];
+
+/// The first byte picks the read sizes (1 to 256 bytes, cycling through
+/// the next few bytes); the rest is what a client sends on one connection.
+/// Fed to a `Session` in those pieces, and all at once, the requests that
+/// come out must be the same, each a whole head with exactly the body its
+/// framing announces; every answer goes out in order; a refusal ends the
+/// connection; nothing but a refusal is ever written by the session itself.
+pub fn check_requests(data: &[u8]) {
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
+    let whole = requests_of(input, &[input.len().max(1)]);
+    let sizes: Vec<usize> = input
+        .iter()
+        .take(8)
+        .map(|&b| 1 + (usize::from(b ^ split) % 256))
+        .collect();
+    let pieces = requests_of(input, if sizes.is_empty() { &[1] } else { &sizes });
+    assert_eq!(whole, pieces, "read boundaries changed what was parsed");
+}
+
+/// What a session makes of `input` read in pieces of `sizes` (cycling):
+/// the requests, each checked, and the refusal that ended it, if any.
+fn requests_of(input: &[u8], sizes: &[usize]) -> (Vec<HttpRequest>, Option<u16>) {
+    let config = Config {
+        max_message_bytes: 4096,
+        ..fuzz_config()
+    };
+    let now = std::time::Instant::now();
+    let mut session = Session::new(2, now);
+    let mut requests = Vec::new();
+    let mut expected_output = Vec::new();
+    let mut at = 0;
+    for &size in sizes.iter().cycle() {
+        if at >= input.len()
+            || session.state() != ConnState::Handshaking
+                && session.state() != ConnState::ReadingBody
+        {
+            break;
+        }
+        let end = (at + size).min(input.len());
+        session.receive(&input[at..end]);
+        at = end;
+        while let Some(Event::Request(request)) = session.next_event(&config, now) {
+            check_framed(&request);
+            // Each answer names its request, so order is visible in the output.
+            let answer = format!("answer {}\n", requests.len());
+            expected_output.extend_from_slice(answer.as_bytes());
+            session.respond(answer.as_bytes(), now);
+            requests.push(request);
+        }
+    }
+    let refusal = check_output(session.output(), &expected_output);
+    (requests, refusal)
+}
+
+/// A request as the session hands it over: a whole head (at most 8 KiB)
+/// and the body its Content-Length announces.
+fn check_framed(request: &HttpRequest) {
+    assert!(
+        request.head.ends_with(b"\r\n\r\n"),
+        "a head without its end"
+    );
+    assert!(request.head.len() <= MAX_HEAD_BYTES, "a head over 8 KiB");
+    let head_end = find_head_end(&request.head).expect("the head's end");
+    assert_eq!(head_end, request.head.len(), "two heads in one request");
+    if let Ok(parsed) = Request::parse(&request.head) {
+        let length = miochat::framing::of(&parsed).map_or(0, |f| f.body_len);
+        assert_eq!(
+            request.body.len(),
+            length,
+            "body is not Content-Length long"
+        );
+        // The router takes any head and body without panicking.
+        let _ = answer(&parsed, &request.body, &fuzz_config(), &Status::default());
+    }
+}
+
+/// The session's output is our answers in order, then at most one
+/// refusal of its own; returns the refusal's status.
+fn check_output(output: &[u8], answers: &[u8]) -> Option<u16> {
+    assert!(output.starts_with(answers), "answers out of order or lost");
+    let rest = &output[answers.len()..];
+    if rest.is_empty() {
+        return None;
+    }
+    check_http_response(rest, false);
+    let status: u16 = std::str::from_utf8(&rest[9..12]).unwrap().parse().unwrap();
+    assert!(
+        SESSION_REFUSALS.contains(&status),
+        "the session refused with {status}"
+    );
+    Some(status)
 }

@@ -23,7 +23,7 @@ continue
 print accept
 up
 print token
-bytes head
+bytes request.head
 print conn.session.state
 echo \n## (the second client: accept and handshake again)\n
 continue

@@ -49,6 +49,9 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// `--close-timeout-ms`: how long to wait for the peer's Close once ours is sent.
     pub close_timeout: Duration,
+    /// `--poll-timeout-ms`: how long a long poll waits for a message before
+    /// it is answered with an empty batch.
+    pub poll_timeout: Duration,
     /// `--token` or `MIOCHAT_TOKEN`: a secret every upgrade must present.
     pub token: Option<String>,
     /// `--allow-origin` (repeatable): origins accepted besides the server's own; `*` accepts all.
@@ -72,6 +75,7 @@ impl Default for Config {
             heartbeat: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            poll_timeout: Duration::from_secs(25),
             token: None,
             allowed_origins: Vec::new(),
         }
@@ -107,9 +111,10 @@ Flags:
   --stall-ms MS                a reader that holds the full log (or its output) this long is dropped [default: {stall}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
   --heartbeat-ms MS            ping interval; a client silent for one to two intervals is dropped [default: {hb}]
-  --handshake-timeout-ms MS    time allowed to complete the upgrade [default: {hs}]
+  --handshake-timeout-ms MS    time allowed for a request head, or a body; also how long an idle kept-alive connection stays [default: {hs}]
   --close-timeout-ms MS        time to wait for the peer's close frame [default: {close}]
-  --token SECRET               require this token on every upgrade (also MIOCHAT_TOKEN) [default: none]
+  --poll-timeout-ms MS         a long poll (GET /poll) with nothing to say is answered empty after this [default: {poll}]
+  --token SECRET               require this token on every upgrade, /events, /poll and /send (also MIOCHAT_TOKEN) [default: none]
   --allow-origin ORIGIN        accept upgrades from this Origin too; repeatable; '*' allows all [default: same origin]
   --help                       print this help
   --version                    print the version
@@ -130,6 +135,7 @@ Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness eve
         hb = d.heartbeat.as_millis(),
         hs = d.handshake_timeout.as_millis(),
         close = d.close_timeout.as_millis(),
+        poll = d.poll_timeout.as_millis(),
     )
 }
 
@@ -184,6 +190,7 @@ impl Config {
             "--heartbeat-ms" => self.heartbeat = millis(flag, &value)?,
             "--handshake-timeout-ms" => self.handshake_timeout = millis(flag, &value)?,
             "--close-timeout-ms" => self.close_timeout = millis(flag, &value)?,
+            "--poll-timeout-ms" => self.poll_timeout = millis(flag, &value)?,
             "--token" if value.is_empty() => return Err(bad("--token must not be empty".into())),
             "--token" => self.token = Some(value),
             "--allow-origin" => self.allowed_origins.push(value),

@@ -45,6 +45,9 @@ pub enum Hold {
     LogFull,
     /// Its own output is over `--max-buffered-bytes`: when that drains.
     OutputFull,
+    /// A long poll is held with the next request already waiting behind
+    /// it: when the poll is answered.
+    Answering,
 }
 
 /// How a round of reading ended.
@@ -89,6 +92,8 @@ pub struct Connection {
     pub fin_deferred: bool,
     /// On the list of caught-up readers, flushed when the log grows.
     pub waiting_for_log: bool,
+    /// A held long poll: what it waits after (boxed: most connections never poll).
+    pub poll: Option<Box<crate::long_poll::PollWait>>,
     /// The one timer this connection has, and the deadline it was armed for;
     /// when `session.poll_at` moves, the timer is re-armed.
     pub timer: Option<(TimerHandle, Instant)>,
@@ -100,8 +105,9 @@ pub struct Connection {
     pub queued_for_flush: bool,
     /// On the server's read backlog (it spent its read budget).
     pub in_read_backlog: bool,
-    /// Counted in the server's `open_count` (from the upgrade until it leaves `Open`).
-    pub counted_open: bool,
+    /// The state it is counted under for `/status` (`Open`, `Streaming` or
+    /// `Held`), until it leaves that state.
+    pub counted_as: Option<ConnState>,
     /// Counted among the connections still handshaking (`--max-handshakes`).
     pub counted_handshaking: bool,
     /// What it adds to the unfinished bytes all connections hold (`--max-input-bytes`).
@@ -120,12 +126,13 @@ impl Connection {
             hold: None,
             fin_deferred: false,
             waiting_for_log: false,
+            poll: None,
             timer: None,
             write_blocked: false,
             writable_registered: false,
             queued_for_flush: false,
             in_read_backlog: false,
-            counted_open: false,
+            counted_as: None,
             counted_handshaking: false,
             unfinished_counted: 0,
         }
@@ -259,7 +266,7 @@ impl Connection {
             self.session.wrote(own, config, now);
             n -= own;
         }
-        if !self.session.output().is_empty() || self.session.state() != ConnState::Open {
+        if !self.session.output().is_empty() || !self.session.takes_log() {
             return;
         }
         let Some(reader) = &mut self.reader else {
@@ -352,7 +359,7 @@ fn gather<'a>(
     let (Some(reader), Some(mut id)) = (reader, next) else {
         return count;
     };
-    if session.state() != ConnState::Open {
+    if !session.takes_log() {
         return count;
     }
     while count < slices.len()

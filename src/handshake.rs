@@ -22,6 +22,9 @@ pub enum Endpoint {
     Chat,
     /// `/echo`: every message comes back to its sender (for conformance suites).
     Echo,
+    /// `/events`: not an upgrade but a Server-Sent Events stream, which
+    /// reads the chat as `/chat` does (`http_chat.rs`).
+    Events,
 }
 
 /// An HTTP answer that refuses the request, with a one-line reason for the body.
@@ -121,10 +124,15 @@ impl<'a> Request<'a> {
     }
 
     fn header_count(&self, name: &str) -> usize {
+        self.header_values(name).count()
+    }
+
+    /// The values of every header called `name`, in order.
+    pub fn header_values<'r>(&'r self, name: &'r str) -> impl Iterator<Item = &'a str> + 'r {
         self.headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, v)| v)
     }
 
     /// Whether any `name` header lists `token` among its comma-separated values.
@@ -142,7 +150,7 @@ impl<'a> Request<'a> {
     }
 
     /// The value of `name` in the query string, percent-decoded.
-    fn query_param(&self, name: &str) -> Option<String> {
+    pub fn query_param(&self, name: &str) -> Option<String> {
         let (_, query) = self.target.split_once('?')?;
         query
             .split('&')
@@ -215,7 +223,7 @@ pub fn check_upgrade(request: &Request, config: &Config) -> Result<Upgrade, Refu
     check_policy(request, host, config)?;
     let chat = match endpoint {
         Endpoint::Chat => check_chat_options(request)?,
-        Endpoint::Echo => ChatOptions::default(),
+        Endpoint::Echo | Endpoint::Events => ChatOptions::default(),
     };
     Ok(Upgrade {
         endpoint,
@@ -264,7 +272,7 @@ fn check_no_body(request: &Request) -> Result<(), Refusal> {
 }
 
 /// Item 2: a Host header field; RFC 9112 §3.2: exactly one.
-fn check_host<'a>(request: &Request<'a>) -> Result<&'a str, Refusal> {
+pub fn check_host<'a>(request: &Request<'a>) -> Result<&'a str, Refusal> {
     match (request.header("Host"), request.header_count("Host")) {
         (Some(host), 1) if !host.is_empty() => Ok(host),
         (_, 0 | 1) => Err(refuse(400, "missing Host header")),
@@ -305,7 +313,7 @@ fn check_key<'a>(request: &Request<'a>) -> Result<&'a str, Refusal> {
 }
 
 /// Our policy on top of the RFC: the Origin and the token.
-fn check_policy(request: &Request, host: &str, config: &Config) -> Result<(), Refusal> {
+pub fn check_policy(request: &Request, host: &str, config: &Config) -> Result<(), Refusal> {
     // §10.2: browsers send Origin; refuse pages from other sites (cross-site hijacking).
     if let Some(origin) = request.header("Origin")
         && !origin_allowed(origin, host, &config.allowed_origins)

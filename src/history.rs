@@ -48,7 +48,12 @@ pub struct Entry {
     /// The server frame `miochat.v1` clients get: the `message` object. Made
     /// when a v1 reader first needs it (see `History::prepare`); empty until then.
     pub v1: Vec<u8>,
-    /// The frame its sender gets if it speaks `miochat.v1`: the `ack` object.
+    /// The Server-Sent Events form, `id: N` + `data: <the v1 object>`,
+    /// made when an event stream first needs it, like `v1`.
+    pub sse: Vec<u8>,
+    /// What its sender gets in place of the message, in its own format: the
+    /// `ack` object as a frame (`miochat.v1`) or as an event (SSE); empty
+    /// for a plain client or a sender that reads no stream.
     pub ack: Vec<u8>,
     /// Open readers whose next entry is this one: while non-zero, it stays.
     readers: usize,
@@ -56,7 +61,7 @@ pub struct Entry {
 
 impl Entry {
     fn size(&self) -> usize {
-        self.from.len() + self.plain.len() + self.v1.len() + self.ack.len()
+        self.from.len() + self.plain.len() + self.v1.len() + self.sse.len() + self.ack.len()
     }
 }
 
@@ -67,6 +72,8 @@ pub enum Format {
     Plain,
     /// `miochat.v1` objects; its own messages come back as acks.
     V1,
+    /// The same objects as Server-Sent Events (`GET /events`).
+    Sse,
 }
 
 /// One open chat connection's place in the log.
@@ -92,6 +99,9 @@ impl Reader {
             (Format::V1, true) => Some(&entry.ack),
             (Format::V1, false) if entry.v1.is_empty() => None,
             (Format::V1, false) => Some(&entry.v1),
+            (Format::Sse, true) => Some(&entry.ack),
+            (Format::Sse, false) if entry.sse.is_empty() => None,
+            (Format::Sse, false) => Some(&entry.sse),
         }
     }
 }
@@ -230,6 +240,7 @@ impl History {
             from,
             plain,
             v1: Vec::new(),
+            sse: Vec::new(),
             ack,
             readers: std::mem::take(&mut self.caught_up),
         };
@@ -257,7 +268,7 @@ impl History {
     /// then on; if that takes the log over its cap, senders wait as for any
     /// full log (notes/09-shared-log.md#two-forms).
     pub fn prepare(&mut self, reader: &Reader, count: usize, now: Instant) {
-        if reader.format != Format::V1 {
+        if reader.format == Format::Plain {
             return;
         }
         // Room first: what no reader needs goes before more is made.
@@ -268,9 +279,8 @@ impl History {
             && (!made_one || self.bytes <= self.max_bytes)
             && let Some(entry) = self.entry_mut(id)
         {
-            if entry.sender != reader.token && entry.v1.is_empty() {
-                entry.v1 = v1_frame(entry);
-                let size = entry.v1.len();
+            if entry.sender != reader.token && reader.frame(entry).is_none() {
+                let size = make_form(entry, reader.format);
                 self.bytes += size;
                 made_one = true;
             }
@@ -326,16 +336,30 @@ impl History {
     }
 }
 
-/// The `miochat.v1` `message` object for an entry, as a text frame.
-fn v1_frame(entry: &Entry) -> Vec<u8> {
+/// Makes an entry's form for `format` (v1 frame or SSE event); returns its size.
+fn make_form(entry: &mut Entry, format: Format) -> usize {
+    let json = v1_json(entry);
+    let form = match format {
+        Format::Sse => &mut entry.sse,
+        _ => &mut entry.v1,
+    };
+    *form = match format {
+        Format::Sse => crate::sse::event(Some(entry.id), &json),
+        _ => Message::new(Opcode::Text, json.as_bytes()).frame,
+    };
+    form.len()
+}
+
+/// The `miochat.v1` `message` object for an entry: what a v1 frame, an SSE
+/// event and a long-poll batch all carry.
+pub fn v1_json(entry: &Entry) -> String {
     // The opcode is the low 4 bits of the first byte (§5.2).
     let opcode = match entry.plain[0] & 0x0F {
         0x1 => Opcode::Text,
         _ => Opcode::Binary,
     };
     let payload = server_frame_payload(&entry.plain);
-    let json = crate::v1::message(entry.id, &entry.from, opcode, payload);
-    Message::new(Opcode::Text, json.as_bytes()).frame
+    crate::v1::message(entry.id, &entry.from, opcode, payload)
 }
 
 #[cfg(test)]

@@ -1,21 +1,33 @@
-//! Plain HTTP on the WebSocket port: what each request head gets.
+//! Plain HTTP on the WebSocket port: what each request gets.
 //!
 //! Like Node's `ws` sharing a port with `node:http`, one listener serves the
-//! browser client (`GET /`, `/app.js`, `/style.css`), `GET /status`, and the
-//! upgrade to WebSocket. Interface: [`answer`] decides, [`response`] and
-//! [`switching_protocols`] write the bytes. Every answer but `101` closes the
-//! connection (`Connection: close`): this server does not do keep-alive.
+//! browser client (`GET /`, `/app.js`, `/style.css`), `GET /status`, the
+//! upgrade to WebSocket, and the chat without WebSocket (`/events`, `/poll`,
+//! `/send`: `http_chat.rs`). Interface: [`answer`] decides, [`response`],
+//! [`refusal_response`] and [`switching_protocols`] write the bytes.
+//!
+//! Connections persist (HTTP/1.1 keep-alive, `framing.rs`) after a
+//! successful answer when the request allows it; a refusal always closes
+//! the connection, since after a bad request we cannot trust where the next
+//! one starts.
 
 use crate::config::Config;
+use crate::framing::keep_alive;
 use crate::handshake::{Refusal, Request, Upgrade, check_upgrade};
+use crate::http_chat::HttpChat;
 
-/// What a complete request head gets.
+/// What a complete request gets.
 #[derive(Debug)]
 pub enum Answer {
     /// A valid upgrade: send `101` and switch to frames.
     Upgrade(Upgrade),
-    /// Any other answer: send these bytes, then close.
-    Http(Vec<u8>),
+    /// A response: send these bytes; the connection then carries the next
+    /// request if the request allowed it (`framing::keep_alive`).
+    Respond(Vec<u8>),
+    /// A refusal: send these bytes, then close.
+    Refuse(Vec<u8>),
+    /// `/events`, `/poll` or `/send`: the loop answers from the shared log.
+    Chat(HttpChat),
 }
 
 /// The browser client, compiled in so the binary serves it from any working directory.
@@ -42,6 +54,10 @@ const ASSETS: [(&str, &str, &[u8]); 3] = [
 pub struct Status {
     /// Open WebSocket connections.
     pub connections: usize,
+    /// Open Server-Sent Events streams.
+    pub sse: usize,
+    /// Long-poll requests held, waiting for a message.
+    pub long_poll: usize,
     /// The newest id in the shared log (0: nothing said yet).
     pub last_id: u64,
     /// Messages and bytes the shared log holds.
@@ -52,58 +68,86 @@ pub struct Status {
 impl Status {
     fn json(&self) -> String {
         format!(
-            "{{\"connections\": {}, \"last_id\": {}, \"history\": {{\"messages\": {}, \"bytes\": {}}}}}\n",
-            self.connections, self.last_id, self.history_messages, self.history_bytes
+            "{{\"connections\": {}, \"sse\": {}, \"long_poll\": {}, \"last_id\": {}, \"history\": {{\"messages\": {}, \"bytes\": {}}}}}\n",
+            self.connections,
+            self.sse,
+            self.long_poll,
+            self.last_id,
+            self.history_messages,
+            self.history_bytes
         )
     }
 }
 
-/// Decides what a request gets.
-pub fn answer(request: &Request, config: &Config, status: &Status) -> Answer {
-    match decide(request, config, status) {
+/// Decides what a request (its head, and its body if it has one) gets.
+pub fn answer(request: &Request, body: &[u8], config: &Config, status: &Status) -> Answer {
+    match decide(request, body, config, status) {
         // RFC 9110 §9.3.2 and RFC 9112 §6.3: the answer to HEAD is the answer
         // to GET without its content, refusals included.
-        Answer::Http(mut bytes) if request.method == "HEAD" => {
-            let head_end = bytes
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(bytes.len(), |at| at + 4);
-            bytes.truncate(head_end);
-            Answer::Http(bytes)
-        }
+        Answer::Respond(bytes) if request.method == "HEAD" => Answer::Respond(head_only(bytes)),
+        Answer::Refuse(bytes) if request.method == "HEAD" => Answer::Refuse(head_only(bytes)),
         answer => answer,
     }
 }
 
-/// The answer as if every request were a GET: an upgrade or a full response.
-fn decide(request: &Request, config: &Config, status: &Status) -> Answer {
+fn head_only(mut bytes: Vec<u8>) -> Vec<u8> {
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes.len(), |at| at + 4);
+    bytes.truncate(head_end);
+    bytes
+}
+
+/// The answer as if every request were a GET (or the POST `/send` takes).
+fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> Answer {
     // A request that asks for a WebSocket, or one for a path only WebSockets live at,
     // goes through every rule of §4.2.1 so a broken client hears what it got wrong.
     if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
         return match check_upgrade(request, config) {
             Ok(upgrade) => Answer::Upgrade(upgrade),
-            Err(refusal) => Answer::Http(refusal_response(refusal)),
+            Err(refusal) => Answer::Refuse(refusal_response(refusal)),
         };
     }
-    if request.method != "GET" && request.method != "HEAD" {
-        let reason = "only GET and HEAD are served here";
-        return Answer::Http(refusal_response(Refusal {
-            status: 405,
-            reason,
-        }));
+    let allowed = match request.path {
+        "/send" => "POST",
+        // A stream or a held poll has no head-only form worth the states.
+        "/events" | "/poll" => "GET",
+        _ => "GET, HEAD",
+    };
+    if !allowed.split(", ").any(|m| m == request.method) {
+        return Answer::Refuse(method_not_allowed(allowed));
     }
-    if request.path == "/status" {
-        let body = status.json();
-        return Answer::Http(response(200, "application/json", body.as_bytes(), &[]));
-    }
-    Answer::Http(
-        match ASSETS.iter().find(|(path, _, _)| *path == request.path) {
-            Some((_, content_type, body)) => response(200, content_type, body, &[]),
-            None => refusal_response(Refusal {
+    let persist = keep_alive(request);
+    match request.path {
+        "/events" | "/poll" | "/send" => match crate::http_chat::check(request, body, config) {
+            Ok(chat) => Answer::Chat(chat),
+            Err(refusal) => Answer::Refuse(refusal_response(refusal)),
+        },
+        "/status" => {
+            let body = status.json();
+            Answer::Respond(response(200, "application/json", body.as_bytes(), persist))
+        }
+        path => match ASSETS.iter().find(|(asset, _, _)| *asset == path) {
+            Some((_, content_type, body)) => {
+                Answer::Respond(response(200, content_type, body, persist))
+            }
+            None => Answer::Refuse(refusal_response(Refusal {
                 status: 404,
                 reason: "not found",
-            }),
+            })),
         },
+    }
+}
+
+/// 405, with the methods the path takes (RFC 9110 §15.5.6: `Allow` is required).
+fn method_not_allowed(allowed: &str) -> Vec<u8> {
+    let reason = format!("only {allowed} can be used here\n");
+    closing_response(
+        405,
+        "text/plain; charset=utf-8",
+        reason.as_bytes(),
+        &[("Allow", allowed)],
     )
 }
 
@@ -112,13 +156,13 @@ pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
     let extra: &[(&str, &str)] = match refusal.status {
         // §4.4: tell the client which version we speak.
         426 => &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")],
-        405 => &[("Allow", "GET, HEAD")],
+        405 => &[("Allow", "GET")],
         401 => &[("WWW-Authenticate", "Bearer")],
         503 => &[("Retry-After", "1")],
         _ => &[],
     };
     let body = format!("{}\n", refusal.reason);
-    response(
+    closing_response(
         refusal.status,
         "text/plain; charset=utf-8",
         body.as_bytes(),
@@ -138,10 +182,36 @@ pub fn switching_protocols(accept: &str, subprotocol: Option<&str>) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A complete HTTP/1.1 response that ends the connection.
-pub fn response(status: u16, content_type: &str, body: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
+/// A complete HTTP/1.1 response. `keep_alive` says whether the connection
+/// carries another request after it (RFC 9112 §9.6: `Connection: close`
+/// tells the client it does not).
+pub fn response(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    let connection = match keep_alive {
+        true => "keep-alive",
+        false => "close",
+    };
+    with_head(status, content_type, body, connection, &[])
+}
+
+/// A response after which the connection closes, with extra headers.
+pub fn closing_response(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    with_head(status, content_type, body, "close", extra)
+}
+
+fn with_head(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    connection: &str,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\nCache-Control: no-store\r\n",
         reason_phrase(status),
         body.len()
     );
@@ -163,6 +233,8 @@ fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
@@ -177,9 +249,12 @@ mod tests {
     fn answer_to(head: &str) -> Answer {
         answer(
             &Request::parse(head.as_bytes()).unwrap(),
+            b"",
             &Config::default(),
             &Status {
                 connections: 3,
+                sse: 1,
+                long_poll: 2,
                 last_id: 12,
                 history_messages: 5,
                 history_bytes: 300,
@@ -189,8 +264,8 @@ mod tests {
 
     fn http_text(answer: Answer) -> String {
         match answer {
-            Answer::Http(bytes) => String::from_utf8(bytes).unwrap(),
-            Answer::Upgrade(_) => panic!("expected an HTTP answer"),
+            Answer::Respond(bytes) | Answer::Refuse(bytes) => String::from_utf8(bytes).unwrap(),
+            _ => panic!("expected an HTTP answer"),
         }
     }
 
@@ -207,7 +282,7 @@ mod tests {
         let status = http_text(answer_to("GET /status HTTP/1.1\r\n\r\n"));
         assert!(status.contains("Content-Type: application/json"));
         assert!(status.ends_with(
-            "\r\n\r\n{\"connections\": 3, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n"
+            "\r\n\r\n{\"connections\": 3, \"sse\": 1, \"long_poll\": 2, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n"
         ));
     }
 
@@ -216,6 +291,20 @@ mod tests {
         assert!(http_text(answer_to("GET /nope HTTP/1.1\r\n\r\n")).starts_with("HTTP/1.1 404"));
         let post = http_text(answer_to("POST /status HTTP/1.1\r\n\r\n"));
         assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"));
+        let get_send = http_text(answer_to("GET /send HTTP/1.1\r\n\r\n"));
+        assert!(get_send.starts_with("HTTP/1.1 405") && get_send.contains("Allow: POST\r\n"));
+    }
+
+    #[test]
+    fn answers_keep_the_connection_unless_asked_not_to_and_refusals_close_it() {
+        let page = http_text(answer_to("GET /status HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(page.contains("Connection: keep-alive\r\n"));
+        let close = "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n";
+        assert!(http_text(answer_to(close)).contains("Connection: close\r\n"));
+        let old = http_text(answer_to("GET /status HTTP/1.0\r\n\r\n"));
+        assert!(old.contains("Connection: close\r\n"));
+        let missing = answer_to("GET /nope HTTP/1.1\r\n\r\n");
+        assert!(matches!(missing, Answer::Refuse(_)));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! - `session.rs`: one connection's protocol, without a socket: state,
 //!   buffers, close handshake, ping/pong, timeouts;
 //! - `handshake.rs` and `http.rs`: the HTTP upgrade and the plain HTTP answers;
+//!   `framing.rs`: where a request's body ends, and keep-alive;
+//! - `http_chat.rs`, `sse.rs`, `long_poll.rs`, `client_key.rs`: the chat
+//!   without WebSocket (Server-Sent Events, long-polling, `POST /send`);
 //! - `frame.rs` and `message.rs`: frames on the wire, and messages made of them;
 //! - `utf8.rs`: checking text that arrives in pieces;
 //! - `timer.rs`: the timing wheel behind heartbeats and timeouts;
@@ -15,17 +18,22 @@
 //! - `error.rs`: the protocol rules a peer can break, and their close codes;
 //! - `config.rs`: the command line.
 
+pub mod client_key;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod frame;
+pub mod framing;
 pub mod handshake;
 pub mod history;
 pub mod http;
+pub mod http_chat;
 pub mod limits;
+pub mod long_poll;
 pub mod message;
 pub mod server;
 pub mod session;
+pub mod sse;
 pub mod timer;
 pub mod utf8;
 pub mod v1;

@@ -38,7 +38,9 @@ mod flow;
 mod incoming;
 mod outgoing;
 mod timeouts;
+mod transports;
 
+use crate::client_key::ClientKeys;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::history::History;
@@ -76,6 +78,8 @@ pub struct Server {
     books: Books,
     /// The shared message log every chat reader writes from.
     history: History,
+    /// Issues and checks the keys SSE and long-poll clients send with `POST /send`.
+    client_keys: ClientKeys,
     /// Scratch space every `read` lands in before the session takes it.
     read_scratch: Vec<u8>,
     /// A reserved descriptor for running out of descriptors (see limits.rs).
@@ -108,6 +112,7 @@ impl Server {
             next_token: FIRST_CLIENT,
             books: Books::new(Instant::now()),
             history,
+            client_keys: ClientKeys::default(),
             read_scratch: vec![0; READ_CHUNK],
             spare: SpareDescriptor::reserve(),
             shutting_down: false,

@@ -1,16 +1,21 @@
 //! One connection's protocol, without a socket: the state machine of RFC 6455
-//! (and of the HTTP request that opens it), fed bytes and the time, handing
-//! back bytes to write and what happened (notes/01-readiness.md#the-session).
+//! (and of the HTTP/1.1 requests before it, or instead of it), fed bytes and
+//! the time, handing back bytes to write and what happened
+//! (notes/01-readiness.md#the-session).
 //!
 //! Interface, in the order the loop uses it:
 //! - [`Session::receive`] takes bytes the loop read; [`Session::receive_fin`]
 //!   says the peer closed its side;
-//! - [`Session::next_event`] decodes them: a complete request head for the
-//!   loop to route, or a complete message; pings, pongs and Close frames are
-//!   answered here;
-//! - the loop answers a head with [`Session::answer`] or [`Session::upgrade`],
-//!   and queues an `/echo` reply with [`Session::queue_data`] (chat messages
-//!   are not queued here: they wait in the shared log, `history.rs`);
+//! - [`Session::next_event`] decodes them: a complete request (head, and
+//!   body if it has one) for the loop to route, or a complete message;
+//!   pings, pongs and Close frames are answered here;
+//! - the loop answers a request with [`Session::respond`] (the connection
+//!   may then carry the next request: keep-alive), [`Session::answer`] (a
+//!   refusal: then it closes), [`Session::upgrade`] (WebSocket),
+//!   [`Session::stream`] (Server-Sent Events) or [`Session::hold_request`]
+//!   (a long poll, answered later with `respond`); it queues an `/echo`
+//!   reply with [`Session::queue_data`] (chat messages are not queued here:
+//!   they wait in the shared log, `history.rs`);
 //! - [`Session::output`] is what to write; [`Session::wrote`] says how much was;
 //! - [`Session::poll_at`] is when the session wants the time again, and
 //!   [`Session::on_time`] gives it: handshake timeout, heartbeat, close timeout;
@@ -27,7 +32,7 @@ use log::debug;
 use crate::config::Config;
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, Opcode, encode_close, encode_frame};
-use crate::handshake::{Endpoint, Refusal, find_head_end_after};
+use crate::handshake::{Endpoint, Refusal, Request, find_head_end_after};
 use crate::http::refusal_response;
 use crate::message::{Decoded, Message, MessageReader};
 
@@ -40,13 +45,23 @@ pub use ending::{CloseRecord, Ending};
 /// §4.2.1 gives no limit; 8 KiB is what common servers accept for a request head.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// Where a connection is in its life (RFC 6455 §4 and §7).
+/// Where a connection is in its life (RFC 6455 §4 and §7, RFC 9112 §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
-    /// TCP accepted; reading the HTTP request head (§4.2.1).
+    /// Reading an HTTP request head (§4.2.1): the first since TCP was
+    /// accepted, or the next one on a connection kept alive.
     Handshaking,
+    /// The head said a body follows (`Content-Length`): reading it.
+    ReadingBody,
     /// `101` sent: frames flow both ways.
     Open,
+    /// `GET /events` answered with an event stream: the response never
+    /// ends, and chat messages are written into it from the shared log.
+    Streaming,
+    /// A long poll with nothing to answer yet: the request waits for a
+    /// message or `--poll-timeout-ms`; what the client sends meanwhile (its
+    /// next request, pipelined) waits behind it.
+    Held,
     /// We sent a Close and wait for the peer's (§7.1.2), at most `--close-timeout-ms`.
     Closing,
     /// Our last bytes are queued (an HTTP answer, or a Close that ends the
@@ -61,12 +76,33 @@ pub enum ConnState {
 /// What the session has for the loop.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A complete HTTP request head (§4.2.1), `\r\n\r\n` included. The loop
-    /// must answer it ([`Session::answer`] or [`Session::upgrade`]) before
-    /// asking for the next event.
-    Request(Vec<u8>),
+    /// A complete HTTP request. The loop must answer it (or hold it, or hand
+    /// it back with [`Session::defer`]) before asking for the next event.
+    Request(HttpRequest),
     /// A complete Text or Binary message from an open connection.
     Message(Message),
+}
+
+/// A complete HTTP request: its head, `\r\n\r\n` included, and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// A refusal the session wrote itself, and the request it answered
+/// (method and path), for the loop's log line.
+#[derive(Debug)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub request: String,
+}
+
+/// A request whose body is still arriving.
+#[derive(Debug)]
+struct PendingBody {
+    head: Vec<u8>,
+    body_len: usize,
 }
 
 /// One connection's protocol state. Small while idle: both buffers are empty
@@ -108,8 +144,19 @@ pub struct Session {
     peer_finished: bool,
     /// We sent FIN (Lingering, after the last bytes went out).
     half_closed: bool,
-    /// When the current wait began: the state was entered, or the last Ping went out.
+    /// When the current wait began: the state was entered, the last Ping
+    /// (or SSE comment) went out, or the last request was answered.
     since: Instant,
+    /// While `ReadingBody`: the head, and how long the body is.
+    pending: Option<Box<PendingBody>>,
+    /// A request the loop handed back (`defer`), to be returned again first.
+    deferred: Option<Box<HttpRequest>>,
+    /// The request being answered allows another after it (keep-alive).
+    keep_alive: bool,
+    /// At least one request was answered on this connection.
+    served: bool,
+    /// A refusal the session wrote itself, until the loop logs it.
+    refused: Option<Box<Refused>>,
     /// Why the connection ended; the first ending wins.
     ending: Option<Box<CloseRecord>>,
 }
@@ -133,6 +180,11 @@ impl Session {
             peer_finished: false,
             half_closed: false,
             since: now,
+            pending: None,
+            deferred: None,
+            keep_alive: false,
+            served: false,
+            refused: None,
             ending: None,
         }
     }
@@ -168,7 +220,13 @@ impl Session {
         // Liveness counts bytes, not frames: a peer in the middle of sending
         // one large frame is alive, though no frame has completed (§5.5.2).
         self.awaiting_pong = false;
-        if matches!(self.state, ConnState::Lingering | ConnState::Closed) {
+        // An event stream's client has nothing to say (§9.2: the request was
+        // all of it): its bytes are drained, like those of a closing peer.
+        let draining = matches!(
+            self.state,
+            ConnState::Streaming | ConnState::Lingering | ConnState::Closed
+        );
+        if draining {
             return;
         }
         self.read_buf.extend_from_slice(bytes);
@@ -179,12 +237,25 @@ impl Session {
         self.input_held = held;
     }
 
+    /// Whether the loop should read this peer now: not while a long poll is
+    /// held and a whole head of the next request already waits behind it
+    /// (RFC 9112 §9.3: answers go in order, so it cannot be answered yet).
+    pub fn wants_input(&self) -> bool {
+        !(self.state == ConnState::Held && self.read_buf.len() >= MAX_HEAD_BYTES)
+    }
+
     /// The peer closed its side (a read returned 0).
     pub fn receive_fin(&mut self, now: Instant) {
         self.peer_finished = true;
         match self.state {
             // An answer is still being written: the peer may read after its FIN.
             ConnState::Lingering if !self.write_buf.is_empty() => {}
+            // Answers to its earlier requests are still queued: they go out
+            // first; a request it left unfinished never will be answered.
+            ConnState::Handshaking | ConnState::ReadingBody if !self.write_buf.is_empty() => {
+                let next = self.stop_reading();
+                self.set_state(next, now);
+            }
             // §7.1.5: no Close frame before the TCP connection went away: 1006.
             ConnState::Open | ConnState::Closing => self.end(Ending::ConnectionLost, now),
             _ => self.set_state(ConnState::Closed, now),
@@ -195,12 +266,113 @@ impl Session {
     /// bytes are needed. Control frames are answered here and never returned.
     pub fn next_event(&mut self, config: &Config, now: Instant) -> Option<Event> {
         match self.state {
-            ConnState::Handshaking => self.take_request_head(now).map(Event::Request),
+            ConnState::Handshaking => self.take_request(config, now).map(Event::Request),
+            ConnState::ReadingBody => self.take_body(now).map(Event::Request),
             ConnState::Open | ConnState::Closing => {
                 self.next_message(config, now).map(Event::Message)
             }
+            ConnState::Streaming | ConnState::Held => None,
             ConnState::Lingering | ConnState::Closed => None,
         }
+    }
+
+    /// The next request: one handed back by the loop, or a head from the
+    /// read buffer, with its body if one follows.
+    ///
+    /// The head is parsed here for its framing only (`framing.rs`), and
+    /// again by the loop to route it: parsing a head costs microseconds, and
+    /// keeping the session ignorant of routes keeps it about bytes. A head
+    /// that does not parse is handed on as it is, for the loop to refuse.
+    fn take_request(&mut self, config: &Config, now: Instant) -> Option<HttpRequest> {
+        if let Some(request) = self.deferred.take() {
+            return Some(*request);
+        }
+        let head = self.take_request_head(now)?;
+        self.keep_alive = false;
+        let framing = Request::parse(&head).ok().map(|r| crate::framing::of(&r));
+        let body_len = match framing {
+            None => 0,
+            Some(Err(refusal)) => return self.refuse_request(refusal, &head, now),
+            Some(Ok(framing)) if framing.body_len > config.max_message_bytes => {
+                // RFC 9110 §15.5.14: refused before a byte of the body is kept.
+                let reason = "request body over --max-message-bytes";
+                return self.refuse_request(
+                    Refusal {
+                        status: 413,
+                        reason,
+                    },
+                    &head,
+                    now,
+                );
+            }
+            Some(Ok(framing)) => {
+                self.keep_alive = framing.keep_alive;
+                framing.body_len
+            }
+        };
+        if body_len == 0 {
+            return Some(HttpRequest {
+                head,
+                body: Vec::new(),
+            });
+        }
+        self.pending = Some(Box::new(PendingBody { head, body_len }));
+        self.set_state(ConnState::ReadingBody, now);
+        self.take_body(now)
+    }
+
+    /// The body, once all of it has arrived; what follows it is the next
+    /// request, and stays. Counting bytes is linear however they arrive.
+    fn take_body(&mut self, now: Instant) -> Option<HttpRequest> {
+        let body_len = self.pending.as_ref()?.body_len;
+        if self.read_buf.len() < body_len {
+            return None;
+        }
+        let rest = self.read_buf.split_off(body_len);
+        let body = std::mem::replace(&mut self.read_buf, rest);
+        let head = self.pending.take()?.head;
+        self.set_state(ConnState::Handshaking, now);
+        Some(HttpRequest { head, body })
+    }
+
+    fn refuse_request(
+        &mut self,
+        refusal: Refusal,
+        head: &[u8],
+        now: Instant,
+    ) -> Option<HttpRequest> {
+        self.note_refusal(refusal, head);
+        self.answer(&refusal_response(refusal), now);
+        None
+    }
+
+    /// Keeps a refusal the session wrote itself, for the loop to log.
+    fn note_refusal(&mut self, refusal: Refusal, head: &[u8]) {
+        let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let mut words = line.split(' ');
+        let method = words.next().filter(|m| !m.is_empty()).unwrap_or("?");
+        let target = words.next().unwrap_or("(no request line)");
+        // The path only: a query may hold a token.
+        let path = target.split('?').next().unwrap_or_default();
+        self.refused = Some(Box::new(Refused {
+            refusal,
+            request: format!("{method:.16} {path:.80}"),
+        }));
+    }
+
+    /// A refusal the session wrote itself since the last call (a head too
+    /// large, a body it cannot frame or take, a timeout): the loop logs it.
+    pub fn take_refused(&mut self) -> Option<Box<Refused>> {
+        self.refused.take()
+    }
+
+    /// The loop cannot act on this request yet (the shared log is full): it
+    /// is kept, and returned first by the next `next_event`.
+    pub fn defer(&mut self, request: HttpRequest, now: Instant) {
+        self.deferred = Some(Box::new(request));
+        // The wait is the server's: the client's head timeout starts again.
+        self.since = now;
     }
 
     /// Waits for `\r\n\r\n`. A head over `MAX_HEAD_BYTES`, complete or not,
@@ -226,7 +398,8 @@ impl Session {
             status: 431,
             reason: "request head over 8 KiB",
         };
-        self.answer(&refusal_response(refusal), now);
+        let head = std::mem::take(&mut self.read_buf);
+        self.refuse_request(refusal, &head, now);
         None
     }
 
@@ -275,7 +448,15 @@ impl Session {
     /// the decoder stopped inside a frame) the part of the frame received.
     /// Counted as received, not as reserved: a frame header alone announces
     /// a size, but holds nothing until its payload comes.
+    ///
+    /// Before (or instead of) an upgrade, every byte of a request not yet
+    /// answered counts: a head or body arriving, or requests pipelined
+    /// behind a held long poll.
     pub fn unfinished_bytes(&self) -> usize {
+        if self.reads_http() {
+            let head = self.pending.as_ref().map_or(0, |p| p.head.len());
+            return self.read_buf.len() + head;
+        }
         let partial = match self.unfinished_since {
             Some(_) => self.read_buf.len(),
             None => 0,
@@ -283,9 +464,27 @@ impl Session {
         self.reader.fragment_bytes() + partial
     }
 
-    /// Whether the decoder stopped inside a message (not with whole frames left).
+    /// Whether the decoder stopped inside a message (not with whole frames
+    /// left), or inside an HTTP request.
     pub fn mid_message(&self) -> bool {
-        self.unfinished_since.is_some()
+        match self.reads_http() {
+            true => self.unfinished_bytes() > 0,
+            false => self.unfinished_since.is_some(),
+        }
+    }
+
+    /// The states in which input is HTTP requests.
+    fn reads_http(&self) -> bool {
+        matches!(
+            self.state,
+            ConnState::Handshaking | ConnState::ReadingBody | ConnState::Held
+        )
+    }
+
+    /// Whether chat messages from the shared log are written to this peer:
+    /// as frames once open, as events once streaming.
+    pub fn takes_log(&self) -> bool {
+        matches!(self.state, ConnState::Open | ConnState::Streaming)
     }
 
     /// Acts on one decoded frame; a completed message is handed back.
@@ -349,12 +548,52 @@ impl Session {
 
     // ---- answering the request head ----
 
-    /// Any answer but `101`: queue it, then linger until it is read.
+    /// A refusal (or any answer after which the connection ends): queue
+    /// it, drop whatever else the client sent, then linger until it is read.
     pub fn answer(&mut self, response: &[u8], now: Instant) {
+        self.write_buf.extend_from_slice(response);
+        let next = self.stop_reading();
+        self.set_state(next, now);
+    }
+
+    /// An answer to the request just taken: queued; then the connection
+    /// reads the next request if this one allowed it (RFC 9112 §9.3), or
+    /// lingers and closes. A pipelined request may already be waiting.
+    pub fn respond(&mut self, response: &[u8], now: Instant) {
+        if !self.keep_alive {
+            return self.answer(response, now);
+        }
+        self.write_buf.extend_from_slice(response);
+        self.served = true;
+        self.set_state(ConnState::Handshaking, now);
+        // The idle timeout counts from this answer, even if the state did not change.
+        self.since = now;
+    }
+
+    /// `GET /events`: the head of a response that does not end; events
+    /// follow as the log grows. Anything the client sends is drained.
+    pub fn stream(&mut self, head: &[u8], now: Instant) {
+        self.write_buf.extend_from_slice(head);
         self.read_buf = Vec::new();
         self.read_pos = 0;
-        self.write_buf.extend_from_slice(response);
-        self.set_state(ConnState::Lingering, now);
+        self.endpoint = Some(Endpoint::Events);
+        self.set_state(ConnState::Streaming, now);
+    }
+
+    /// Whether the request being answered allows another after it.
+    pub fn keeps_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// A long poll with nothing to answer yet: it waits, until `respond`.
+    pub fn hold_request(&mut self, now: Instant) {
+        self.set_state(ConnState::Held, now);
+    }
+
+    /// Whether a held long poll has waited `--poll-timeout-ms`: the loop
+    /// then answers it with an empty batch.
+    pub fn hold_expired(&self, config: &Config, now: Instant) -> bool {
+        self.state == ConnState::Held && now >= self.since + config.poll_timeout
     }
 
     /// `101 Switching Protocols` (§4.2.2): from now on, frames. Bytes that
@@ -454,8 +693,11 @@ impl Session {
     /// How long the current state may last before `on_time` acts.
     fn state_timeout(&self, config: &Config) -> Option<std::time::Duration> {
         match self.state {
-            ConnState::Handshaking => Some(config.handshake_timeout),
-            ConnState::Open => Some(config.heartbeat),
+            // The slow-loris rule: a head, or a body, must come in this time;
+            // an idle kept-alive connection gets as long to send its next one.
+            ConnState::Handshaking | ConnState::ReadingBody => Some(config.handshake_timeout),
+            ConnState::Open | ConnState::Streaming => Some(config.heartbeat),
+            ConnState::Held => Some(config.poll_timeout),
             ConnState::Closing | ConnState::Lingering => Some(config.close_timeout),
             ConnState::Closed => None,
         }
@@ -483,7 +725,9 @@ impl Session {
             return;
         }
         match self.state {
-            ConnState::Handshaking => self.end(Ending::HandshakeTimedOut, now),
+            ConnState::Handshaking | ConnState::ReadingBody => {
+                self.end(Ending::HandshakeTimedOut, now)
+            }
             // Silent for a whole interval after our Ping: the peer is gone.
             // Unless the loop stopped reading it: then we cannot know.
             ConnState::Open if self.awaiting_pong && !self.input_held => {
@@ -495,6 +739,17 @@ impl Session {
                 self.awaiting_pong = true;
                 self.since = now;
             }
+            // The last comment is still queued a whole interval later: not one
+            // byte was taken (own output goes out at the first frame boundary).
+            ConnState::Streaming if !self.write_buf.is_empty() => {
+                self.end(Ending::HeartbeatUnread, now)
+            }
+            ConnState::Streaming => {
+                self.write_buf.extend_from_slice(crate::sse::KEEP_ALIVE);
+                self.since = now;
+            }
+            // The loop answers it (`hold_expired`): it has the log.
+            ConnState::Held => {}
             ConnState::Closing | ConnState::Lingering => self.end(Ending::CloseTimedOut, now),
             ConnState::Closed => {}
         }
@@ -520,6 +775,9 @@ impl Session {
 
     /// What an ending sends before the connection goes, and the state that follows.
     fn last_words(&mut self, ending: &Ending, now: Instant) -> ConnState {
+        if let Some(next) = self.http_last_words(ending, now) {
+            return next;
+        }
         match (ending, self.state) {
             // §7.1.1: both Close frames have passed (or the peer broke a rule
             // after ours): the server closes TCP first.
@@ -542,23 +800,22 @@ impl Session {
                 encode_close(&mut self.write_buf, 1001, "server shutting down");
                 ConnState::Closing
             }
-            (Ending::ShuttingDown | Ending::HandshakeTimedOut, ConnState::Handshaking) => {
-                let (status, reason) = match ending {
-                    Ending::ShuttingDown => (503, "server shutting down"),
-                    _ => (408, "request head not completed in time"),
-                };
-                self.refuse(status, reason, now)
-            }
             // Only a connection still handshaking can time out its handshake.
             (Ending::ShuttingDown | Ending::HandshakeTimedOut, state) => state,
-            (Ending::SlowConsumer, _) => {
-                // What it did not read is dropped; a Close 1008 takes its place,
-                // for the loop to try once, unless a frame was cut mid-write
-                // (a Close slipped in there would be read as its payload).
+            (Ending::SlowConsumer, state) => {
+                // What it did not read is dropped; on a WebSocket a Close 1008
+                // takes its place, for the loop to try once, unless a frame
+                // was cut mid-write (a Close slipped in there would be read
+                // as its payload).
                 self.write_buf = Vec::new();
-                if !self.write_partial {
+                let websocket = matches!(state, ConnState::Open | ConnState::Closing);
+                if websocket && !self.write_partial {
                     encode_close(&mut self.write_buf, 1008, "slow consumer");
                 }
+                ConnState::Closed
+            }
+            (Ending::HeartbeatUnread, _) => {
+                self.write_buf = Vec::new();
                 ConnState::Closed
             }
             (Ending::NoPong | Ending::CloseTimedOut | Ending::ConnectionLost, _) => {
@@ -567,17 +824,66 @@ impl Session {
         }
     }
 
+    /// The endings that differ while the connection speaks HTTP (before an
+    /// upgrade, or instead of one): a status instead of a Close frame.
+    fn http_last_words(&mut self, ending: &Ending, now: Instant) -> Option<ConnState> {
+        let next = match (ending, self.state) {
+            // RFC 9112 §9.5: a connection idle between requests is closed
+            // without an answer: there is no request to answer.
+            (Ending::ShuttingDown | Ending::HandshakeTimedOut, ConnState::Handshaking)
+                if self.idle_between_requests() =>
+            {
+                self.stop_reading()
+            }
+            (
+                Ending::ShuttingDown | Ending::HandshakeTimedOut,
+                ConnState::Handshaking | ConnState::ReadingBody,
+            ) => {
+                let (status, reason) = match (ending, self.state) {
+                    (Ending::ShuttingDown, _) => (503, "server shutting down"),
+                    (_, ConnState::ReadingBody) => (408, "request body not completed in time"),
+                    _ => (408, "request head not completed in time"),
+                };
+                self.refuse(status, reason, now)
+            }
+            // A held long poll is told to come back; a stream just ends
+            // (`EventSource` reconnects after `retry`).
+            (Ending::ShuttingDown, ConnState::Held) => {
+                self.refuse(503, "server shutting down", now)
+            }
+            (Ending::ShuttingDown, ConnState::Streaming) => self.stop_reading(),
+            // Over `--max-input-bytes` with a request unfinished.
+            (
+                Ending::Failed(_),
+                ConnState::Handshaking | ConnState::ReadingBody | ConnState::Held,
+            ) => self.refuse(503, "server busy: too much unfinished input", now),
+            _ => return None,
+        };
+        Some(next)
+    }
+
     /// §1.4: the peer "MUST NOT send any more data" after a Close; whatever
     /// follows ours is dropped. Our Close is the last thing we send.
     fn stop_reading(&mut self) -> ConnState {
         self.read_buf = Vec::new();
         self.read_pos = 0;
+        self.pending = None;
+        self.deferred = None;
         ConnState::Lingering
+    }
+
+    /// Kept alive after an answer, with nothing of a next request yet.
+    fn idle_between_requests(&self) -> bool {
+        self.served && self.read_buf.is_empty() && self.deferred.is_none()
     }
 
     /// An HTTP refusal as the last thing said before the connection lingers.
     fn refuse(&mut self, status: u16, reason: &'static str, now: Instant) -> ConnState {
-        self.answer(&refusal_response(Refusal { status, reason }), now);
+        let head = match self.pending.take() {
+            Some(pending) => pending.head,
+            None => std::mem::take(&mut self.read_buf),
+        };
+        self.refuse_request(Refusal { status, reason }, &head, now);
         ConnState::Lingering
     }
 }

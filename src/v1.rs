@@ -58,6 +58,14 @@ pub fn welcome(epoch: &str, last_id: u64, name: &str) -> String {
     )
 }
 
+/// The welcome of an SSE or long-poll client, with the key its `POST /send`
+/// names so its own messages come back to it as acks (`client_key.rs`).
+pub fn welcome_with_key(epoch: &str, last_id: u64, name: &str, key: &str) -> String {
+    let mut welcome = self::welcome(epoch, last_id, name);
+    welcome.pop();
+    format!(r#"{welcome},"client":{}}}"#, json_string(key))
+}
+
 /// One chat message from another client (or, on replay, from oneself).
 pub fn message(id: u64, from: &str, opcode: Opcode, payload: &[u8]) -> String {
     let body = match opcode {
@@ -122,6 +130,10 @@ mod tests {
             r#"{"type":"message","id":8,"from":"bob","binary":"AP8="}"#
         );
         assert_eq!(ack(9), r#"{"type":"ack","id":9}"#);
+        assert_eq!(
+            welcome_with_key("e1", 3, "ann", "7.ab"),
+            r#"{"type":"welcome","message":"connected to chat","epoch":"e1","last_id":3,"name":"ann","client":"7.ab"}"#
+        );
         assert_eq!(
             reset(12),
             r#"{"type":"reset","reason":"history gone","last_id":12}"#

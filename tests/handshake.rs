@@ -152,9 +152,19 @@ fn each_bad_request_gets_its_status_and_the_server_keeps_serving() {
     // A body that is a masked chat frame: were it read as frames, `chatter`
     // would receive "smuggled" before "still here" below.
     let smuggled = client_frame(true, TEXT, b"smuggled");
-    for header in [
-        format!("Content-Length: {}", smuggled.len()),
-        "Transfer-Encoding: chunked".into(),
+    // RFC 9112 §6.1: a chunked body cannot be framed here at all (411); a
+    // Content-Length body is read as a body, then refused (400).
+    for (header, status, reason) in [
+        (
+            format!("Content-Length: {}", smuggled.len()),
+            "400 Bad Request",
+            "an upgrade request must not have a body",
+        ),
+        (
+            "Transfer-Encoding: chunked".into(),
+            "411 Length Required",
+            "chunked request bodies are not accepted: send Content-Length",
+        ),
     ] {
         let mut request = good.replace("\r\n\r\n", &format!("\r\n{header}\r\n\r\n"));
         let mut request = std::mem::take(&mut request).into_bytes();
@@ -165,8 +175,8 @@ fn each_bad_request_gets_its_status_and_the_server_keeps_serving() {
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         assert!(
-            response.starts_with("HTTP/1.1 400 Bad Request\r\n")
-                && response.ends_with("\r\n\r\nan upgrade request must not have a body\n"),
+            response.starts_with(&format!("HTTP/1.1 {status}\r\n"))
+                && response.ends_with(&format!("\r\n\r\n{reason}\n")),
             "{header}: {response:?}"
         );
     }
@@ -243,7 +253,7 @@ fn status_and_page_are_served_as_plain_http() {
     );
     assert!(
         status.ends_with(
-            "{\"connections\": 0, \"last_id\": 0, \"history\": {\"messages\": 0, \"bytes\": 0}}\n"
+            "{\"connections\": 0, \"sse\": 0, \"long_poll\": 0, \"last_id\": 0, \"history\": {\"messages\": 0, \"bytes\": 0}}\n"
         ),
         "{status}"
     );

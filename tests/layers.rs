@@ -5,9 +5,14 @@
 use std::path::{Path, PathBuf};
 
 /// Files that hold protocol only: bytes and time in, bytes and events out.
-const PROTOCOL_FILES: [&str; 11] = [
+const PROTOCOL_FILES: [&str; 16] = [
     "src/handshake.rs",
     "src/http.rs",
+    "src/framing.rs",
+    "src/http_chat.rs",
+    "src/sse.rs",
+    "src/long_poll.rs",
+    "src/client_key.rs",
     "src/frame.rs",
     "src/message.rs",
     "src/utf8.rs",

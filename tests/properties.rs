@@ -697,12 +697,13 @@ proptest! {
         }
         let text = head(REQUEST_LINE, &headers);
         let request = Request::parse(text.as_bytes()).unwrap();
-        match answer(&request, &fuzz_config(), &Status::default()) {
+        match answer(&request, b"", &fuzz_config(), &Status::default()) {
             Answer::Upgrade(upgrade) => prop_assert_eq!(upgrade.accept, RFC_ACCEPT),
-            Answer::Http(bytes) => {
+            Answer::Respond(bytes) | Answer::Refuse(bytes) => {
                 let why = format!("refused {text:?}: {}", String::from_utf8_lossy(&bytes));
                 return Err(TestCaseError::fail(why));
             }
+            Answer::Chat(chat) => return Err(TestCaseError::fail(format!("{chat:?}"))),
         }
         checks::check_handshake(text.as_bytes());
     }
@@ -839,12 +840,15 @@ fn odd_request_heads_get_their_exact_status() {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let got = match Request::parse(&bytes) {
             Err(refusal) => refusal.status,
-            Ok(request) => match answer(&request, &fuzz_config(), &Status::default()) {
+            Ok(request) => match answer(&request, b"", &fuzz_config(), &Status::default()) {
                 Answer::Upgrade(_) => 101,
-                Answer::Http(response) => std::str::from_utf8(&response[9..12])
-                    .unwrap()
-                    .parse()
-                    .unwrap(),
+                Answer::Chat(_) => 200,
+                Answer::Respond(response) | Answer::Refuse(response) => {
+                    std::str::from_utf8(&response[9..12])
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                }
             },
         };
         assert_eq!(got, expected, "{text:?}");
@@ -858,9 +862,10 @@ fn odd_request_heads_get_their_exact_status() {
 type Check = fn(&[u8]);
 
 /// The fuzz targets, each with its check.
-const TARGETS: [(&str, Check); 2] = [
+const TARGETS: [(&str, Check); 3] = [
     ("handshake", checks::check_handshake),
     ("decoder", checks::check_decoder),
+    ("requests", checks::check_requests),
 ];
 
 /// Replays every file under `fuzz/<dir>/<target>/` through that target's

@@ -17,6 +17,7 @@ use mio::{Interest, Registry, Token};
 use super::Server;
 use crate::config::Config;
 use crate::connection::{Connection, Hold};
+use crate::handshake::{Endpoint, Refusal};
 use crate::history::History;
 use crate::session::{ConnState, Ending};
 use crate::timer::TimerWheel;
@@ -50,8 +51,13 @@ pub(super) struct Books {
     /// skipped when met), and how many really are.
     pub handshakes: VecDeque<Token>,
     pub handshaking: usize,
-    /// Connections in `Open`: what `/status` reports.
+    /// Connections in `Open`, `Streaming` and `Held`: what `/status` reports.
     pub open_count: usize,
+    pub stream_count: usize,
+    pub held_count: usize,
+    /// Long polls held, waiting for the log to grow (some may have been
+    /// answered or closed since: skipped when met).
+    pub held_polls: Vec<Token>,
 }
 
 impl Books {
@@ -70,6 +76,9 @@ impl Books {
             handshakes: VecDeque::new(),
             handshaking: 0,
             open_count: 0,
+            stream_count: 0,
+            held_count: 0,
+            held_polls: Vec::new(),
         }
     }
 
@@ -83,6 +92,7 @@ impl Books {
         history: &mut History,
         now: Instant,
     ) {
+        log_session_refusal(conn);
         update_interest(conn, registry, now);
         self.count_open(conn);
         self.count_handshaking(conn);
@@ -150,15 +160,33 @@ impl Books {
         }
     }
 
-    /// `/status` counts connections in `Open`; this is the only place the count changes.
+    /// `/status` counts WebSocket clients (`Open`), event streams
+    /// (`Streaming`) and held long polls (`Held`); this is the only place
+    /// the counts change.
     fn count_open(&mut self, conn: &mut Connection) {
-        let open = conn.session.state() == ConnState::Open;
-        if open != conn.counted_open {
-            conn.counted_open = open;
-            match open {
-                true => self.open_count += 1,
-                false => self.open_count -= 1,
-            }
+        let state = conn.session.state();
+        let counted = matches!(
+            state,
+            ConnState::Open | ConnState::Streaming | ConnState::Held
+        );
+        let now_as = counted.then_some(state);
+        if now_as == conn.counted_as {
+            return;
+        }
+        if let Some(old) = conn.counted_as {
+            *self.count_of(old) -= 1;
+        }
+        if let Some(new) = now_as {
+            *self.count_of(new) += 1;
+        }
+        conn.counted_as = now_as;
+    }
+
+    fn count_of(&mut self, state: ConnState) -> &mut usize {
+        match state {
+            ConnState::Streaming => &mut self.stream_count,
+            ConnState::Held => &mut self.held_count,
+            _ => &mut self.open_count,
         }
     }
 
@@ -222,10 +250,22 @@ impl Books {
 /// A reader that left `Open` (its Close is queued) writes no more of the
 /// log, once any frame it had begun is finished (§5.5.1: nothing after a Close).
 fn leave_log_after_open(conn: &mut Connection, history: &mut History) {
-    if conn.session.state() != ConnState::Open
+    if !conn.session.takes_log()
         && let Some(reader) = conn.reader.take_if(|r| r.offset == 0)
     {
         history.leave(reader.next);
+    }
+}
+
+/// One line at info for a refusal the session wrote itself (the loop logs
+/// its own where it makes them: `incoming.rs`).
+fn log_session_refusal(conn: &mut Connection) {
+    if let Some(refused) = conn.session.take_refused() {
+        let Refusal { status, reason } = refused.refusal;
+        info!(
+            "{} refused: {}: {status} {reason}",
+            conn.peer, refused.request
+        );
     }
 }
 
@@ -295,6 +335,10 @@ impl Server {
             (r.code, r.reason.as_str(), r.cause)
         });
         match (conn.session.endpoint(), record) {
+            (Some(Endpoint::Events), _) => info!(
+                "{} left Events: {cause}; {} streams",
+                conn.peer, self.books.stream_count
+            ),
             (Some(endpoint), _) => info!(
                 "{} left {endpoint:?}: {cause}, code {code} {reason:?}; {} open",
                 conn.peer, self.books.open_count

@@ -6,19 +6,20 @@
 //! the loop; they share its fields. notes/04-broadcast.md follows a message
 //! from `on_readable` to `append_to_history`.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::{debug, info};
+use log::{debug, info, log};
 use mio::Token;
 
 use super::{Server, WELCOME};
 use crate::connection::{Connection, Hold, READS_PER_TURN, ReadOutcome};
 use crate::frame::Opcode;
-use crate::handshake::{ChatOptions, Endpoint, Request};
+use crate::handshake::{ChatOptions, Endpoint, Request, Upgrade};
 use crate::history::{Format, Reader};
 use crate::http::{Answer, Status, refusal_response, switching_protocols};
 use crate::message::Message;
-use crate::session::{ConnState, Ending, Event};
+use crate::session::{ConnState, Ending, Event, HttpRequest};
 use crate::v1;
 
 /// Messages one connection may deliver per turn, besides the byte budget
@@ -143,7 +144,7 @@ impl Server {
         }
     }
 
-    /// Takes the session's events, request heads and messages, up to this
+    /// Takes the session's events, requests and messages, up to this
     /// turn's budget. Returns why it stopped early, if it did.
     fn act_on_events(&mut self, token: Token, budget: &mut usize, now: Instant) -> Option<Hold> {
         loop {
@@ -151,14 +152,22 @@ impl Server {
             if conn.session.output_full(&self.config) {
                 return Some(Hold::OutputFull);
             }
-            if conn.reader.is_some() && !self.history.accepts() {
+            if !conn.session.wants_input() {
+                return Some(Hold::Answering);
+            }
+            let chat_sender = conn.reader.is_some() && conn.session.state() == ConnState::Open;
+            if chat_sender && !self.history.accepts() {
                 return Some(Hold::LogFull);
             }
             if *budget == 0 {
                 return Some(Hold::Budget);
             }
             match conn.session.next_event(&self.config, now) {
-                Some(Event::Request(head)) => self.answer_request(token, &head, now),
+                Some(Event::Request(request)) => {
+                    if let Some(hold) = self.answer_request(token, request, now) {
+                        return Some(hold);
+                    }
+                }
                 Some(Event::Message(message)) => self.deliver(token, message, now),
                 None => return None,
             }
@@ -166,45 +175,65 @@ impl Server {
         }
     }
 
-    /// A complete request head gets `101`, a page, `/status`, or a refusal.
-    fn answer_request(&mut self, token: Token, head: &[u8], now: Instant) {
-        let status = Status {
+    /// What `/status` reports, now.
+    fn status(&self) -> Status {
+        Status {
             connections: self.books.open_count,
+            sse: self.books.stream_count,
+            long_poll: self.books.held_count,
             last_id: self.history.last_id(),
             history_messages: self.history.len(),
             history_bytes: self.history.bytes(),
+        }
+    }
+
+    /// A complete request gets `101`, a page, `/status`, the chat over
+    /// plain HTTP, or a refusal. A request that cannot be acted on yet is
+    /// handed back to the session, and the reason returned.
+    fn answer_request(&mut self, token: Token, request: HttpRequest, now: Instant) -> Option<Hold> {
+        let parsed = Request::parse(&request.head);
+        let answer = match &parsed {
+            Ok(head) => crate::http::answer(head, &request.body, &self.config, &self.status()),
+            Err(refusal) => Answer::Refuse(refusal_response(*refusal)),
         };
-        let answer = match Request::parse(head) {
-            Ok(request) => crate::http::answer(&request, &self.config, &status),
-            Err(refusal) => Answer::Http(refusal_response(refusal)),
-        };
-        let Some(conn) = self.connections.get_mut(&token) else {
-            return;
-        };
+        let conn = self.connections.get_mut(&token)?;
         match answer {
-            Answer::Http(response) => {
+            Answer::Respond(response) => {
                 debug!(
                     "{token:?} {} answered: {}",
                     conn.peer,
                     String::from_utf8_lossy(&response[..12])
                 );
+                conn.session.respond(&response, now);
+            }
+            Answer::Refuse(response) => {
+                log_refusal(conn, parsed.as_ref().ok(), &response);
                 conn.session.answer(&response, now);
             }
             Answer::Upgrade(upgrade) => {
                 let subprotocol = upgrade.chat.v1.then_some(v1::SUBPROTOCOL);
                 let response = switching_protocols(&upgrade.accept, subprotocol);
                 conn.session.upgrade(&response, upgrade.endpoint, now);
-                let peer = conn.peer;
-                if upgrade.endpoint == Endpoint::Chat {
-                    self.join_chat(token, upgrade.chat);
-                }
-                self.follow_up(token, now);
-                info!(
-                    "{peer} upgraded to {:?}; {} open",
-                    upgrade.endpoint, self.books.open_count
-                );
+                self.after_upgrade(token, upgrade, now);
             }
+            Answer::Chat(chat) => return self.answer_chat(token, chat, request, now),
         }
+        None
+    }
+
+    /// The `101` is queued: a chat client's place in the log, and the log line.
+    fn after_upgrade(&mut self, token: Token, upgrade: Upgrade, now: Instant) {
+        let Some(peer) = self.connections.get(&token).map(|c| c.peer) else {
+            return;
+        };
+        if upgrade.endpoint == Endpoint::Chat {
+            self.join_chat(token, upgrade.chat);
+        }
+        self.follow_up(token, now);
+        info!(
+            "{peer} upgraded to {:?}; {} open",
+            upgrade.endpoint, self.books.open_count
+        );
     }
 
     /// A new chat connection: its welcome, and its place in the log — live,
@@ -215,41 +244,79 @@ impl Server {
             return;
         };
         conn.name = options.name.map(String::into_boxed_str);
-        let last_id = self.history.last_id();
-        let mut next = last_id + 1;
         let format = match options.v1 {
             true => Format::V1,
             false => Format::Plain,
         };
+        let last_id = self.history.last_id();
         if format == Format::Plain {
             conn.session.send(Opcode::Text, WELCOME.as_bytes());
-        } else {
-            let welcome = v1::welcome(self.history.epoch(), last_id, &display_name(conn));
-            conn.session.send(Opcode::Text, welcome.as_bytes());
-            if let Some(since) = options.since {
-                let epoch = options.epoch.as_deref().unwrap_or(self.history.epoch());
-                match self.history.resume_point(since, epoch) {
-                    Some(at) => {
-                        info!(
-                            "{} resumes after {since}: replaying {} entries",
-                            conn.peer,
-                            next - at
-                        );
-                        next = at;
-                    }
-                    None => {
-                        // The epoch is the client's: at most 40 characters of it in the log.
-                        let shown: String = epoch.chars().take(40).collect();
-                        info!(
-                            "{} resumes after {since} (epoch {shown:?}): history gone, reset",
-                            conn.peer
-                        );
-                        conn.session
-                            .send(Opcode::Text, v1::reset(last_id).as_bytes());
-                    }
+            return self.join_log(token, last_id + 1, format);
+        }
+        let welcome = v1::welcome(self.history.epoch(), last_id, &display_name(conn));
+        conn.session.send(Opcode::Text, welcome.as_bytes());
+        let peer = conn.peer;
+        let epoch = options.epoch.as_deref();
+        let start = self.start_point(peer, options.since, epoch, log::Level::Info);
+        if let (Some(reset), Some(conn)) = (&start.reset, self.connections.get_mut(&token)) {
+            conn.session.send(Opcode::Text, reset.as_bytes());
+        }
+        self.join_log(token, start.next, format);
+    }
+
+    /// Where a client that last saw `since` (of `epoch`: the current one
+    /// if it names none) starts in the log: just after it, or, when that
+    /// history is gone, live after a `reset` object. Never a partial replay.
+    /// A resume is logged at `level` (a long poll resumes on every request:
+    /// debug; a stream or a WebSocket once: info).
+    pub(super) fn start_point(
+        &self,
+        peer: SocketAddr,
+        since: Option<u64>,
+        epoch: Option<&str>,
+        level: log::Level,
+    ) -> StartPoint {
+        let last_id = self.history.last_id();
+        let live = StartPoint {
+            next: last_id + 1,
+            reset: None,
+        };
+        let Some(since) = since else {
+            return live;
+        };
+        let epoch = epoch.unwrap_or(self.history.epoch());
+        match self.history.resume_point(since, epoch) {
+            Some(at) => {
+                log!(
+                    level,
+                    "{peer} resumes after {since}: replaying {} entries",
+                    last_id + 1 - at
+                );
+                StartPoint {
+                    next: at,
+                    reset: None,
+                }
+            }
+            None => {
+                // The epoch is the client's: at most 40 characters of it in the log.
+                let shown: String = epoch.chars().take(40).collect();
+                log!(
+                    level,
+                    "{peer} resumes after {since} (epoch {shown:?}): history gone, reset"
+                );
+                StartPoint {
+                    reset: Some(v1::reset(last_id)),
+                    ..live
                 }
             }
         }
+    }
+
+    /// A reader's place in the log, from `next` on.
+    pub(super) fn join_log(&mut self, token: Token, next: u64, format: Format) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
         self.history.join(next);
         conn.reader = Some(Reader {
             next,
@@ -271,9 +338,8 @@ impl Server {
         }
     }
 
-    /// Stores a chat message once, in each wire format. Nothing is copied to
-    /// anyone: each reader writes it from the log when it is flushed, at the
-    /// end of the turn (notes/04-broadcast.md#coalescing).
+    /// A chat message from a WebSocket client: into the shared log, with
+    /// the ack its sender gets if it speaks `miochat.v1`.
     pub(super) fn append_to_history(&mut self, sender: Token, message: Message, now: Instant) {
         let Some(conn) = self.connections.get(&sender) else {
             return;
@@ -284,14 +350,46 @@ impl Server {
             _ => Vec::new(),
         };
         let from = display_name(conn).into_boxed_str();
+        self.store(sender.0, from, [message.frame, ack], now);
+    }
+
+    /// Stores a chat message once, in each wire format. Nothing is copied to
+    /// anyone: each reader writes it from the log when it is flushed, at the
+    /// end of the turn (notes/04-broadcast.md#coalescing).
+    pub(super) fn store(
+        &mut self,
+        sender: usize,
+        from: Box<str>,
+        frames: [Vec<u8>; 2],
+        now: Instant,
+    ) -> u64 {
         let was_full = self.history.full_since().is_some();
-        self.history
-            .append(sender.0, from, [message.frame, ack], now);
+        let id = self.history.append(sender, from, frames, now);
         self.books.log_grew = true;
         if !was_full && self.history.full_since().is_some() {
             self.log_pause(now);
         }
+        id
     }
+}
+
+/// Where a reader starts, and the `reset` it is told first if its history is gone.
+pub(super) struct StartPoint {
+    pub next: u64,
+    pub reset: Option<String>,
+}
+
+/// One line at info per refused request: who, what, and why (the status and
+/// the one-line reason the body carries). The path is logged without its
+/// query, which may hold a token.
+fn log_refusal(conn: &Connection, request: Option<&Request>, response: &[u8]) {
+    let text = String::from_utf8_lossy(response);
+    let status = text.get(9..12).unwrap_or("???");
+    let reason = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body.trim_end());
+    let (method, path) = request.map_or(("?", "(malformed request)"), |r| (r.method, r.path));
+    info!("{} refused: {method} {path}: {status} {reason}", conn.peer);
 }
 
 /// How the others see a chat client: its `?name=`, or `guest-<token>`.

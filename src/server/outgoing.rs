@@ -30,6 +30,7 @@ impl Server {
     /// Step 6: writes each connection on the flush list once; if the log
     /// grew, the readers that were waiting for it are on the list too.
     pub(super) fn flush_pending(&mut self, now: Instant) {
+        self.release_held_polls(now);
         self.books.wake_waiting_readers(&mut self.connections);
         for token in std::mem::take(&mut self.books.flush_list) {
             let Some(conn) = self.connections.get_mut(&token) else {

@@ -20,6 +20,11 @@ impl Server {
             // It fired: the handle is spent, and `follow_up` arms the next one.
             conn.timer = None;
             conn.session.on_time(&self.config, now);
+            // A long poll that waited long enough: an empty batch (the
+            // session cannot say it: the batch comes from the log).
+            if conn.session.hold_expired(&self.config, now) {
+                self.release_poll(token, now);
+            }
             self.follow_up(token, now);
         }
     }

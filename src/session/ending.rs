@@ -19,6 +19,9 @@ pub enum Ending {
     HandshakeTimedOut,
     /// Silent for a whole heartbeat interval after our Ping (§5.5.2).
     NoPong,
+    /// An event stream's last keep-alive comment was still unwritten a
+    /// whole heartbeat interval later: the client takes nothing.
+    HeartbeatUnread,
     /// Our Close, or our last answer, was not followed by the peer's close in time.
     CloseTimedOut,
     /// The peer does not read: its own output stayed over
@@ -55,6 +58,7 @@ impl Ending {
             Ending::ShuttingDown => (1001, "server shutting down".into(), "closed by server"),
             Ending::HandshakeTimedOut => (1006, String::new(), "handshake timed out"),
             Ending::NoPong => (1006, "no pong".into(), "reaped by heartbeat"),
+            Ending::HeartbeatUnread => (1006, "heartbeat unread".into(), "reaped by heartbeat"),
             Ending::CloseTimedOut => (1006, String::new(), "did not close in time"),
             Ending::SlowConsumer => (1008, "slow consumer".into(), "dropped by server"),
             Ending::ConnectionLost => (1006, String::new(), "connection lost"),
@@ -63,7 +67,7 @@ impl Ending {
             code,
             reason,
             cause,
-            abandoned: matches!(self, Ending::SlowConsumer),
+            abandoned: matches!(self, Ending::SlowConsumer | Ending::HeartbeatUnread),
         }
     }
 }

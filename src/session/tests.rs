@@ -69,6 +69,18 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     out
 }
 
+/// What the session has queued, as text.
+fn output_text(session: &Session) -> String {
+    String::from_utf8_lossy(session.output()).into_owned()
+}
+
+fn request(head: &[u8], body: &[u8]) -> HttpRequest {
+    HttpRequest {
+        head: head.to_vec(),
+        body: body.to_vec(),
+    }
+}
+
 fn ending(session: &Session) -> (u16, &str, &str) {
     let record = session.ending().expect("an ending was recorded");
     (record.code, record.reason.as_str(), record.cause)
@@ -84,7 +96,7 @@ fn a_request_head_arriving_in_pieces_is_handed_over_whole_once_complete() {
         let events = feed(&mut session, &[*byte], t0());
         match i == head.len() - 1 {
             false => assert!(events.is_empty(), "event after {} bytes", i + 1),
-            true => assert_eq!(events, [Event::Request(head.to_vec())]),
+            true => assert_eq!(events, [Event::Request(request(head, b""))]),
         }
     }
 }
@@ -98,7 +110,7 @@ fn a_first_frame_in_the_same_read_as_the_head_is_kept_for_after_the_upgrade() {
     let Some(Event::Request(head)) = session.next_event(&config(), t0()) else {
         panic!("no head");
     };
-    assert!(head.ends_with(b"\r\n\r\n"));
+    assert!(head.head.ends_with(b"\r\n\r\n"));
     session.upgrade(b"101", Endpoint::Chat, t0());
     let Some(Event::Message(message)) = session.next_event(&config(), t0()) else {
         panic!("the frame after the head was lost");
@@ -571,4 +583,154 @@ fn the_first_ending_is_the_one_recorded() {
     session.end(Ending::ConnectionLost, t0());
     assert_eq!(ending(&session), (4000, "", "closed by peer"));
     assert_eq!(session.state(), ConnState::Closed);
+}
+
+// ---- HTTP/1.1: bodies, keep-alive, pipelining (RFC 9112) ----
+
+const POST: &[u8] = b"POST /send HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
+
+#[test]
+fn a_body_arriving_byte_by_byte_is_handed_over_with_its_head_once_complete() {
+    let mut session = Session::new(2, t0());
+    let mut bytes = POST.to_vec();
+    bytes.extend(b"hello");
+    for (i, byte) in bytes.iter().enumerate() {
+        let events = feed(&mut session, &[*byte], t0());
+        match i == bytes.len() - 1 {
+            false => assert!(events.is_empty(), "event after {} bytes", i + 1),
+            true => assert_eq!(events, [Event::Request(request(POST, b"hello"))]),
+        }
+        let reading_body = i >= POST.len() - 1 && i < bytes.len() - 1;
+        assert_eq!(
+            session.state() == ConnState::ReadingBody,
+            reading_body,
+            "{i}"
+        );
+    }
+}
+
+#[test]
+fn a_body_over_the_message_limit_is_refused_before_it_is_read() {
+    let mut session = Session::new(2, t0());
+    let head = b"POST /send HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n";
+    assert!(feed(&mut session, head, t0()).is_empty());
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert!(output_text(&session).starts_with("HTTP/1.1 413 Content Too Large"));
+    let chunked = b"POST /send HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut session = Session::new(2, t0());
+    feed(&mut session, chunked, t0());
+    assert!(output_text(&session).starts_with("HTTP/1.1 411 Length Required"));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_a_kept_alive_connection() {
+    let mut session = Session::new(2, t0());
+    let get = b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut bytes = get.to_vec();
+    bytes.extend(POST);
+    bytes.extend(b"hello");
+    session.receive(&bytes);
+    let first = session.next_event(&config(), t0());
+    assert_eq!(first, Some(Event::Request(request(get, b""))));
+    session.respond(b"first", t0());
+    assert_eq!(session.state(), ConnState::Handshaking);
+    let second = session.next_event(&config(), t0());
+    assert_eq!(second, Some(Event::Request(request(POST, b"hello"))));
+    session.respond(b"second", t0());
+    assert_eq!(output_text(&session), "firstsecond");
+    assert_eq!(session.next_event(&config(), t0()), None);
+}
+
+#[test]
+fn connection_close_ends_the_connection_after_the_answer() {
+    let mut session = Session::new(2, t0());
+    session.receive(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    assert!(matches!(
+        session.next_event(&config(), t0()),
+        Some(Event::Request(_))
+    ));
+    session.respond(b"page", t0());
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert_eq!(session.next_event(&config(), t0()), None);
+}
+
+#[test]
+fn an_idle_kept_alive_connection_is_closed_without_a_408() {
+    let mut session = Session::new(2, t0());
+    session.receive(b"GET / HTTP/1.1\r\n\r\n");
+    session.next_event(&config(), t0());
+    session.respond(b"page", at(5_000));
+    let written = session.output().len();
+    session.wrote(written, &config(), at(5_000));
+    // The idle time counts from the answer: 10 s after it, not after accept.
+    session.on_time(&config(), at(14_000));
+    assert_eq!(session.state(), ConnState::Handshaking);
+    session.on_time(&config(), at(15_000));
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert!(
+        session.output().is_empty(),
+        "RFC 9112 §9.5: no answer to no request"
+    );
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let mut session = Session::new(2, t0());
+    feed(&mut session, POST, at(1_000));
+    feed(&mut session, b"he", at(2_000));
+    session.on_time(&config(), at(11_000));
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert!(output_text(&session).starts_with("HTTP/1.1 408"));
+    assert!(output_text(&session).ends_with("request body not completed in time\n"));
+}
+
+#[test]
+fn a_fin_after_pipelined_requests_still_lets_their_answers_out() {
+    let mut session = Session::new(2, t0());
+    session.receive(b"GET / HTTP/1.1\r\n\r\n");
+    session.next_event(&config(), t0());
+    session.respond(b"page", t0());
+    session.receive_fin(t0());
+    assert_eq!(session.state(), ConnState::Lingering);
+    assert_eq!(output_text(&session), "page");
+}
+
+// ---- Server-Sent Events and long polls ----
+
+#[test]
+fn an_event_stream_sends_a_comment_each_interval_and_is_reaped_if_it_stays_unread() {
+    let mut session = Session::new(2, t0());
+    session.receive(b"GET /events HTTP/1.1\r\n\r\n");
+    session.next_event(&config(), t0());
+    session.stream(b"head", t0());
+    let written = session.output().len();
+    session.wrote(written, &config(), t0());
+    session.receive(b"ignored");
+    assert_eq!(session.next_event(&config(), t0()), None);
+    session.on_time(&config(), at(30_000));
+    assert_eq!(session.output(), crate::sse::KEEP_ALIVE);
+    assert_eq!(session.state(), ConnState::Streaming);
+    // Not one byte of it was written in the next interval.
+    session.on_time(&config(), at(60_000));
+    assert_eq!(session.state(), ConnState::Closed);
+    assert_eq!(ending(&session).2, "reaped by heartbeat");
+}
+
+#[test]
+fn a_held_poll_expires_after_the_poll_timeout_and_caps_what_waits_behind_it() {
+    let mut session = Session::new(2, t0());
+    session.receive(b"GET /poll?since=3 HTTP/1.1\r\n\r\n");
+    session.next_event(&config(), t0());
+    session.hold_request(t0());
+    assert!(!session.hold_expired(&config(), at(24_000)));
+    assert!(session.hold_expired(&config(), at(25_000)));
+    assert!(session.wants_input());
+    session.receive(&vec![b'x'; super::MAX_HEAD_BYTES]);
+    assert!(
+        !session.wants_input(),
+        "a whole head's worth waits: stop reading"
+    );
+    assert_eq!(session.unfinished_bytes(), super::MAX_HEAD_BYTES);
+    session.respond(b"batch", at(25_000));
+    assert_eq!(session.state(), ConnState::Handshaking);
 }

@@ -224,13 +224,51 @@ pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
     condition()
 }
 
-/// Sends a raw request and reads the whole response (the server closes after answering).
-/// Panics unless the server ends the stream itself (FIN) within the deadline.
+/// Sends a raw request and reads the whole response: its head, and a body
+/// of exactly `Content-Length` bytes. A response that says
+/// `Connection: close` must then be followed by the server's FIN within the
+/// deadline (the server closes after answering); one that keeps the
+/// connection alive is returned as soon as it is complete.
 pub fn http_request(addr: SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
-    String::from_utf8_lossy(&read_to_eof(&mut stream)).into_owned()
+    let response = read_response(&mut stream, request.starts_with("HEAD "));
+    let text = String::from_utf8_lossy(&response).into_owned();
+    if text
+        .to_ascii_lowercase()
+        .contains("\r\nconnection: close\r\n")
+    {
+        let after = read_to_eof(&mut stream);
+        assert!(after.is_empty(), "bytes after a closing answer: {after:?}");
+    }
+    text
+}
+
+/// Reads one HTTP response: the head, then `Content-Length` bytes of body
+/// (none for the answer to a HEAD, RFC 9110 §9.3.2).
+pub fn read_response(stream: &mut TcpStream, head_only: bool) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => return received,
+            Ok(_) => received.push(byte[0]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("{} (head so far {received:?})", read_failure(&e, stream)),
+        }
+    }
+    let head = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    let length = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0u8; if head_only { 0 } else { length }];
+    stream
+        .read_exact(&mut body)
+        .unwrap_or_else(|e| panic!("{} (body of {length} bytes)", read_failure(&e, stream)));
+    received.extend(body);
+    received
 }
 
 /// Reads until the end of the stream: only `Ok(0)`, the peer's FIN, ends it.

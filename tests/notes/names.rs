@@ -586,8 +586,9 @@ fn every_name_in_the_notes_is_defined_in_src() {
     assert!(defs.variants.contains(&("ConnState".into(), "Open".into())));
     assert!(defs.consts.contains("READS_PER_TURN"));
     let config = std::fs::read_to_string(root().join("src/config.rs")).unwrap();
-    // The notes' own client script has flags too (`--port`).
-    let script = std::fs::read_to_string(root().join("notes/two_clients.py")).unwrap();
+    // The notes' own client scripts have flags too (`--port`, `--header`).
+    let script = std::fs::read_to_string(root().join("notes/two_clients.py")).unwrap()
+        + &std::fs::read_to_string(root().join("tools/wsraw.py")).unwrap();
     let mut problems = BTreeSet::new();
     for (note, text) in notes() {
         let spans = code_spans(&text).unwrap_or_else(|e| panic!("notes/{note}: {e}"));

@@ -5,6 +5,7 @@
 // chat, /echo echoes, GET /status -> {"connections": N}, optional heartbeat.
 //
 // usage: node server.js [--port 0] [--host 127.0.0.1] [--heartbeat-ms 30000]
+//        node server.js --addr 127.0.0.1:8080      (as miochat's --addr; `make run-node`)
 //        (PORT and HEARTBEAT_MS in the environment work too)
 
 const http = require('node:http');
@@ -16,8 +17,10 @@ function opt(name, env, dflt) {
   return process.env[env] ?? dflt;
 }
 
-const host = opt('host', 'HOST', '127.0.0.1');
-const port = parseInt(opt('port', 'PORT', '0'), 10);
+// --addr HOST:PORT, as miochat takes it, or --host and --port.
+const addr = opt('addr', 'NODE_WS_ADDR', '');
+const host = addr ? addr.slice(0, addr.lastIndexOf(':')) : opt('host', 'HOST', '127.0.0.1');
+const port = parseInt(addr ? addr.slice(addr.lastIndexOf(':') + 1) : opt('port', 'PORT', '0'), 10);
 const heartbeatMs = parseInt(opt('heartbeat-ms', 'HEARTBEAT_MS', '30000'), 10);
 const WELCOME = JSON.stringify({ type: 'welcome', message: 'connected to chat' });
 
@@ -25,7 +28,8 @@ const clients = new Set();
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/status') {
-    const body = JSON.stringify({ connections: clients.size });
+    // miochat's first field, written as miochat writes it.
+    const body = `{"connections": ${clients.size}}`;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
     return;

@@ -6,6 +6,7 @@
 //! drops whoever did not answer the previous ping.
 //!
 //! usage: tokio-ws [--port 0] [--host 127.0.0.1] [--threads 1] [--heartbeat-ms 30000]
+//!        tokio-ws --addr 127.0.0.1:8080   (as miochat's --addr; `make run-tokio`)
 //!        --threads 1 runs a current_thread runtime; 0 means one worker per core.
 
 use futures_util::{SinkExt, StreamExt};
@@ -44,6 +45,12 @@ fn parse_opts() -> Result<Opts, String> {
         match a.as_str() {
             "--host" => o.host = val()?,
             "--port" => o.port = val()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--addr" => {
+                let addr = val()?;
+                let (host, port) = addr.rsplit_once(':').ok_or("--addr: HOST:PORT")?;
+                o.host = host.to_owned();
+                o.port = port.parse().map_err(|e| format!("--addr: {e}"))?;
+            }
             "--threads" => o.threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--heartbeat-ms" => {
                 let ms: u64 = val()?.parse().map_err(|e| format!("--heartbeat-ms: {e}"))?;
@@ -57,7 +64,7 @@ fn parse_opts() -> Result<Opts, String> {
 
 fn main() {
     let opts = parse_opts().unwrap_or_else(|e| {
-        eprintln!("tokio-ws: {e}\nusage: tokio-ws [--port 0] [--host 127.0.0.1] [--threads 1] [--heartbeat-ms 30000]");
+        eprintln!("tokio-ws: {e}\nusage: tokio-ws [--addr HOST:PORT | --port 0 --host 127.0.0.1] [--threads 1] [--heartbeat-ms 30000]");
         std::process::exit(2);
     });
     let rt = if opts.threads == 1 {
@@ -107,7 +114,8 @@ async fn handle(mut stream: TcpStream, hub: Hub, id: u64, heartbeat: Duration) {
     if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut head)).await
         && head[..n].starts_with(b"GET /status")
     {
-        let body = format!(r#"{{"connections":{}}}"#, hub.lock().unwrap().len());
+        // miochat's first field, written as miochat writes it.
+        let body = format!(r#"{{"connections": {}}}"#, hub.lock().unwrap().len());
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
