@@ -155,7 +155,13 @@ fn perform(run: &Run) -> Vec<(String, String, String)> {
         "the client of {run} did not exit within {limit:?}"
     );
     server.signal("INT");
-    server.wait_for_log("shutting down");
+    // The server logs its shutdown; wait until the log has been quiet a while.
+    let mut last = server.log().len();
+    wait_until(Duration::from_secs(5), || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = server.log().len();
+        std::mem::replace(&mut last, now) == now
+    });
     let _ = client.kill();
     let _ = client.wait();
     server.log().lines().filter_map(parse_log_line).collect()
