@@ -104,3 +104,8 @@ set $bp_timer = $bpnum
 commands
   echo >>> timer: a timer fired; the session decides what it means (notes/08-debugger.md#5-timer-fired)\n
 end
+# Heartbeats run on the wall clock, and a person reading the note at the
+# stops of steps 1 to 4 takes longer than one: this stop would come first.
+# It stays off until step 5 of the note, which says `enable $bp_timer`.
+disable $bp_timer
+echo miochat: stop 5 (timer) is off until step 5 of notes/08-debugger.md, which enables it.\n

@@ -10,10 +10,9 @@
 # tests/notes.rs runs exactly this and fails on any gdb error, so every
 # command shown in notes/08-debugger.md is known to work on today's code.
 
-# Heartbeats are wall-clock timers: keep their stop out of the way until the
-# message has been delivered.
+# breakpoints.gdb leaves the timer stop disabled (heartbeats run on the wall
+# clock); step 5 enables it, as the note does.
 set confirm off
-disable $bp_timer
 echo \n## 1. accept\n
 run
 backtrace

@@ -32,10 +32,14 @@ impl ServerProcess {
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
-        command.args(args).env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or("debug".into()),
-        );
+        command.args(args);
+        // A level the caller set on the command wins (notes.rs runs at trace).
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("debug".into()),
+            );
+        }
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
