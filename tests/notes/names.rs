@@ -131,8 +131,9 @@ const EXTERNAL_ROOTS: &[&str] = &[
     "log",
 ];
 
-/// Flags of other programs (cargo, gdb) the notes may show.
+/// Flags of other programs (cargo, gdb, curl) the notes may show.
 const EXTERNAL_FLAGS: &[&str] = &[
+    "--data-binary",
     "--args",
     "--release",
     "--test",
