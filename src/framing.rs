@@ -17,6 +17,10 @@ pub struct Framing {
     pub body_len: usize,
     /// The connection may carry another request once this one is answered.
     pub keep_alive: bool,
+    /// `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for a
+    /// `100 Continue` before it sends the body (curl does, for bodies over
+    /// 1 KiB; it gives up waiting after a second).
+    pub expect_continue: bool,
 }
 
 /// The framing of a request, or the refusal for a body we cannot frame.
@@ -37,6 +41,7 @@ pub fn of(request: &Request) -> Result<Framing, Refusal> {
     Ok(Framing {
         body_len: content_length(request)?,
         keep_alive: keep_alive(request),
+        expect_continue: request.header_has_token("Expect", "100-continue"),
     })
 }
 
@@ -89,7 +94,8 @@ mod tests {
             f,
             Framing {
                 body_len: 0,
-                keep_alive: true
+                keep_alive: true,
+                expect_continue: false
             }
         );
         assert!(
@@ -103,7 +109,9 @@ mod tests {
     #[test]
     fn content_length_gives_the_body_length() {
         let f = framing("POST /send HTTP/1.1\r\nContent-Length: 12\r\n\r\n").unwrap();
-        assert_eq!(f.body_len, 12);
+        assert_eq!((f.body_len, f.expect_continue), (12, false));
+        let expect = "POST /send HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-Continue\r\n\r\n";
+        assert!(framing(expect).unwrap().expect_continue);
         let same = "POST /send HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(framing(same).unwrap().body_len, 5);
     }

@@ -290,6 +290,7 @@ impl Session {
         let head = self.take_request_head(now)?;
         self.keep_alive = false;
         let framing = Request::parse(&head).ok().map(|r| crate::framing::of(&r));
+        let mut expect_continue = false;
         let body_len = match framing {
             None => 0,
             Some(Err(refusal)) => return self.refuse_request(refusal, &head, now),
@@ -307,6 +308,7 @@ impl Session {
             }
             Some(Ok(framing)) => {
                 self.keep_alive = framing.keep_alive;
+                expect_continue = framing.expect_continue;
                 framing.body_len
             }
         };
@@ -318,6 +320,12 @@ impl Session {
         }
         self.pending = Some(Box::new(PendingBody { head, body_len }));
         self.set_state(ConnState::ReadingBody, now);
+        // RFC 9110 §10.1.1: a client that asked waits for this before its
+        // body; one whose body is already here did not wait.
+        if expect_continue && self.read_buf.len() < body_len {
+            self.write_buf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
         self.take_body(now)
     }
 

@@ -734,3 +734,19 @@ fn a_held_poll_expires_after_the_poll_timeout_and_caps_what_waits_behind_it() {
     session.respond(b"batch", at(25_000));
     assert_eq!(session.state(), ConnState::Handshaking);
 }
+
+#[test]
+fn a_client_that_expects_100_continue_is_told_to_go_on_before_its_body() {
+    let mut session = Session::new(2, t0());
+    let head = b"POST /send HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+    assert!(feed(&mut session, head, t0()).is_empty());
+    assert_eq!(output_text(&session), "HTTP/1.1 100 Continue\r\n\r\n");
+    let events = feed(&mut session, b"hello", t0());
+    assert_eq!(events, [Event::Request(request(head, b"hello"))]);
+    // A body that came with the head was not waited for: no 100.
+    let mut session = Session::new(2, t0());
+    let mut bytes = head.to_vec();
+    bytes.extend(b"hello");
+    assert_eq!(feed(&mut session, &bytes, t0()).len(), 1);
+    assert!(session.output().is_empty());
+}
