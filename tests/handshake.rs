@@ -357,3 +357,66 @@ fn help_version_and_bad_flags() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// At the default level (info), every refused request leaves one line with
+/// the peer, method, path (never the query, which may hold a token),
+/// status and reason; a page or `/status` served leaves none.
+#[test]
+fn each_refusal_is_logged_at_info_with_method_path_status_and_reason() {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_miochat"));
+    command.env("RUST_LOG", "info");
+    let server = ServerProcess::start_with(command, &["--token", "s3cret"]);
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let cases = [
+        (
+            "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            "GET /nope: 404 not found",
+        ),
+        (
+            "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+            "DELETE /status: 405 only GET, HEAD can be used here",
+        ),
+        (
+            format!(
+                "GET /chat?token=s3cret HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 8\r\n\r\n"
+            ),
+            "GET /chat: 426 only WebSocket version 13 is supported",
+        ),
+        (
+            format!(
+                "GET /chat?token=guess-me-not HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{key}Sec-WebSocket-Version: 13\r\n\r\n"
+            ),
+            "GET /chat: 401 missing or wrong token",
+        ),
+        (
+            "BLAH\r\n\r\n".into(),
+            "? (malformed request): 400 malformed request line",
+        ),
+        (
+            "POST /send HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+            "POST /send: 411 chunked request bodies are not accepted: send Content-Length",
+        ),
+    ];
+    for (request, line) in &cases {
+        http_request(server.addr, request);
+        server.wait_for_log(&format!("refused: {line}"));
+    }
+    http_request(
+        server.addr,
+        "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    http_request(
+        server.addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let log = server.log();
+    assert_eq!(log.matches(" refused: ").count(), cases.len(), "{log}");
+    assert!(
+        !log.contains("s3cret") && !log.contains("guess-me-not"),
+        "a token in the log: {log}"
+    );
+    assert!(
+        !log.contains("answered"),
+        "a page served is not news at info: {log}"
+    );
+}
