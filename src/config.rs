@@ -31,6 +31,12 @@ pub struct Config {
     /// Whole frames waiting to be decoded are bounded per connection (one
     /// read) and are not counted: they cannot be held indefinitely.
     pub max_input_bytes: usize,
+    /// `--max-output-bytes`: bytes of their own output (HTTP answers, `/echo`
+    /// replies, pongs; not chat messages, which wait in the shared log)
+    /// that all connections hold, unwritten, together. Past it, connections
+    /// whose input would make more (a request, an echo) are not read until
+    /// it drains to three quarters.
+    pub max_output_bytes: usize,
     /// `--max-handshakes`: connections still sending their request head; a
     /// new connection past this cuts the oldest of them (408).
     pub max_handshakes: usize,
@@ -69,6 +75,7 @@ impl Default for Config {
             stall: Duration::from_secs(5),
             message_timeout: Duration::from_secs(60),
             max_input_bytes: 64 << 20,
+            max_output_bytes: 64 << 20,
             max_handshakes: 1000,
             max_connections: 10_000,
             send_buffer_bytes: 128 * 1024,
@@ -107,6 +114,7 @@ Flags:
   --history-messages N         most messages the shared log holds [default: {hmsgs}]
   --message-timeout-ms MS      a message (all its fragments) must arrive within this; then close 1008 [default: {msgto}]
   --max-input-bytes N          unfinished messages held for all clients; the one going over gets close 1009 [default: {input}]
+  --max-output-bytes N         own output (HTTP answers, echoes) unwritten for all clients; past it, requests wait [default: {output}]
   --max-handshakes N           connections still sending their request; the next cuts the oldest (408) [default: {hs_cap}]
   --stall-ms MS                a reader that holds the full log (or its output) this long is dropped [default: {stall}]
   --max-connections N          connections held at once; the next one gets HTTP 503 [default: {conns}]
@@ -130,6 +138,7 @@ Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness eve
         stall = d.stall.as_millis(),
         msgto = d.message_timeout.as_millis(),
         input = d.max_input_bytes,
+        output = d.max_output_bytes,
         hs_cap = d.max_handshakes,
         conns = d.max_connections,
         hb = d.heartbeat.as_millis(),
@@ -186,6 +195,7 @@ impl Config {
             "--stall-ms" => self.stall = millis(flag, &value)?,
             "--message-timeout-ms" => self.message_timeout = millis(flag, &value)?,
             "--max-input-bytes" => self.max_input_bytes = parse_positive(flag, &value)?,
+            "--max-output-bytes" => self.max_output_bytes = parse_positive(flag, &value)?,
             "--max-handshakes" => self.max_handshakes = parse_positive(flag, &value)?,
             "--heartbeat-ms" => self.heartbeat = millis(flag, &value)?,
             "--handshake-timeout-ms" => self.handshake_timeout = millis(flag, &value)?,

@@ -45,6 +45,9 @@ pub enum Hold {
     LogFull,
     /// Its own output is over `--max-buffered-bytes`: when that drains.
     OutputFull,
+    /// The unwritten output of all connections is over `--max-output-bytes`,
+    /// and what it would act on next makes more: when that drains.
+    ServerOutputFull,
     /// A long poll is held with the next request already waiting behind
     /// it: when the poll is answered.
     Answering,
@@ -112,6 +115,8 @@ pub struct Connection {
     pub counted_handshaking: bool,
     /// What it adds to the unfinished bytes all connections hold (`--max-input-bytes`).
     pub unfinished_counted: usize,
+    /// What it adds to the unwritten output all connections hold (`--max-output-bytes`).
+    pub output_counted: usize,
 }
 
 impl Connection {
@@ -135,6 +140,7 @@ impl Connection {
             counted_as: None,
             counted_handshaking: false,
             unfinished_counted: 0,
+            output_counted: 0,
         }
     }
 

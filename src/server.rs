@@ -14,7 +14,9 @@
 //! 6. flush every connection that got output this turn, and every caught-up
 //!    reader if the log grew, once (coalescing);
 //! 7. retire the connections that closed; then, if that (or reading) freed
-//!    room in the shared log, resume the senders that waited for it.
+//!    room in the shared log, resume the senders that waited for it, and
+//!    if the server's unwritten output drained, the connections that waited
+//!    for that (`--max-output-bytes`).
 //!
 //! The loop owns every socket and does every syscall; what the bytes mean is
 //! each connection's `Session` (session.rs), which never sees a socket. The
@@ -164,9 +166,10 @@ impl Server {
         self.fire_timers(now);
         // 6. One flush per connection that has output.
         self.flush_pending(now);
-        // 7. Remove what closed; senders wait no more if that made room.
+        // 7. Remove what closed; senders (and requests) wait no more if that made room.
         self.retire_closed(now);
         self.resume_paused_senders(now);
+        self.resume_output_waiters(now);
         Ok(())
     }
 

@@ -481,6 +481,11 @@ impl Session {
         }
     }
 
+    /// Whether the next input is a request to answer (a head or a body).
+    pub fn reads_requests(&self) -> bool {
+        matches!(self.state, ConnState::Handshaking | ConnState::ReadingBody)
+    }
+
     /// The states in which input is HTTP requests.
     fn reads_http(&self) -> bool {
         matches!(

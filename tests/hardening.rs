@@ -282,3 +282,58 @@ fn large_broadcasts_to_readers_that_never_read_cost_bounded_kernel_and_user_memo
     );
     drop(stuck);
 }
+
+/// Pipelined requests are a few bytes in and kilobytes out: 40 clients each
+/// asking for the page script 400 times and reading nothing could make the
+/// server hold 40 × `--max-buffered-bytes` of answers. The output all
+/// connections hold is bounded for the server (`--max-output-bytes`): past
+/// it, requests wait (their bytes stay in TCP); the non-readers are dropped
+/// after `--stall-ms`, and a polite client is answered meanwhile.
+#[test]
+fn pipelined_answers_nobody_reads_are_bounded_for_the_server_not_per_client() {
+    let _heavy = heavy();
+    const BUDGET: u64 = 2 << 20;
+    let server = ServerProcess::start(&[
+        "--max-output-bytes",
+        &BUDGET.to_string(),
+        "--max-buffered-bytes",
+        "4194304",
+        "--send-buffer-bytes",
+        "4096",
+        "--stall-ms",
+        "1500",
+    ]);
+    let baseline_kib = server.rss_kib();
+    let request = b"GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    let mut greedy = Vec::new();
+    for _ in 0..40 {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&server.addr.into()).unwrap();
+        let mut stream: TcpStream = socket.into();
+        // As much as TCP takes now: the rest would wait for a server that
+        // has (rightly) stopped reading.
+        stream.set_nonblocking(true).unwrap();
+        let _ = stream.write(&request);
+        greedy.push(stream);
+    }
+    server.wait_for_log("dropped by server: it did not read its answers");
+    // A polite client gets its page while the greedy ones wait or go.
+    let started = Instant::now();
+    let page = http_request(
+        server.addr,
+        "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    let grown_kib = server.peak_rss_kib().saturating_sub(baseline_kib);
+    eprintln!(
+        "40 clients × 400 pipelined requests unread: peak RSS growth {grown_kib} KiB, a polite request took {:?}",
+        started.elapsed()
+    );
+    // The budget, one answer over it per connection, and the allocator's slack.
+    assert!(
+        grown_kib < (BUDGET >> 10) + 8 * 1024,
+        "RSS grew {grown_kib} KiB with a 2 MiB budget"
+    );
+}

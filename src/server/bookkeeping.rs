@@ -47,6 +47,10 @@ pub(super) struct Books {
     pub pause_logged_at: Option<Instant>,
     /// Bytes of unfinished messages held by all connections (`--max-input-bytes`).
     pub unfinished_held: usize,
+    /// Bytes of their own output all connections hold unwritten
+    /// (`--max-output-bytes`), and the connections not read until it drains.
+    pub output_held: usize,
+    pub output_waiters: Vec<Token>,
     /// Connections still handshaking, oldest first (some may have moved on:
     /// skipped when met), and how many really are.
     pub handshakes: VecDeque<Token>,
@@ -73,6 +77,8 @@ impl Books {
             paused_since: None,
             pause_logged_at: None,
             unfinished_held: 0,
+            output_held: 0,
+            output_waiters: Vec::new(),
             handshakes: VecDeque::new(),
             handshaking: 0,
             open_count: 0,
@@ -97,6 +103,7 @@ impl Books {
         self.count_open(conn);
         self.count_handshaking(conn);
         self.count_unfinished(conn);
+        self.count_output(conn);
         self.arm_timer(conn, config);
         if conn.session.state() == ConnState::Closed {
             self.closed_list.push(conn.token);
@@ -125,6 +132,16 @@ impl Books {
         conn.unfinished_counted = held;
     }
 
+    /// Keeps `output_held` equal to the sum of every connection's unwritten own output.
+    fn count_output(&mut self, conn: &mut Connection) {
+        let held = match conn.session.state() {
+            ConnState::Closed => 0,
+            _ => conn.session.output().len(),
+        };
+        self.output_held = self.output_held - conn.output_counted + held;
+        conn.output_counted = held;
+    }
+
     /// The unfinished bytes all connections would hold if this one held what its session holds now.
     pub fn unfinished_with(&self, conn: &Connection) -> usize {
         self.unfinished_held - conn.unfinished_counted + conn.session.unfinished_bytes()
@@ -136,6 +153,9 @@ impl Books {
         if conn.hold != hold && hold == Some(Hold::LogFull) {
             self.paused_senders.push(conn.token);
             self.paused_since.get_or_insert(now);
+        }
+        if conn.hold != hold && hold == Some(Hold::ServerOutputFull) {
+            self.output_waiters.push(conn.token);
         }
         if hold == Some(Hold::Budget) {
             self.backlog(conn);
@@ -343,6 +363,10 @@ impl Server {
                 "{} left {endpoint:?}: {cause}, code {code} {reason:?}; {} open",
                 conn.peer, self.books.open_count
             ),
+            // Plain HTTP that stopped reading its answers: news, like a slow reader.
+            (None, Some(record)) if record.abandoned => {
+                info!("{} {cause}: it did not read its answers", conn.peer)
+            }
             // A plain HTTP request, answered (or timed out, or cut short).
             (None, Some(_)) => debug!("{:?} {} closed: {cause}", conn.token, conn.peer),
             (None, None) => debug!("{:?} {} closed", conn.token, conn.peer),

@@ -103,6 +103,25 @@ impl Server {
         self.books.paused_since = Some(now);
     }
 
+    /// After step 7: once the unwritten output of all connections is back
+    /// to three quarters of `--max-output-bytes`, the connections that
+    /// waited for it are read again (next turn, through the read backlog).
+    /// A peer that does not read its answers is dropped after `--stall-ms`
+    /// (`Session::output_blocked`), so the wait is bounded.
+    pub(super) fn resume_output_waiters(&mut self, now: Instant) {
+        let level = self.config.max_output_bytes / 4 * 3;
+        if self.books.output_waiters.is_empty() || self.books.output_held > level {
+            return;
+        }
+        for token in std::mem::take(&mut self.books.output_waiters) {
+            if let Some(conn) = self.connections.get_mut(&token)
+                && conn.hold == Some(Hold::ServerOutputFull)
+            {
+                self.books.set_hold(conn, Some(Hold::Budget), now);
+            }
+        }
+    }
+
     /// After step 7: once readers have freed room, paused senders are read
     /// again (next turn, through the read backlog).
     pub(super) fn resume_paused_senders(&mut self, now: Instant) {

@@ -155,6 +155,9 @@ impl Server {
             if !conn.session.wants_input() {
                 return Some(Hold::Answering);
             }
+            if output_must_wait(conn, self.books.output_held, &self.config) {
+                return Some(Hold::ServerOutputFull);
+            }
             let chat_sender = conn.reader.is_some() && conn.session.state() == ConnState::Open;
             if chat_sender && !self.history.accepts() {
                 return Some(Hold::LogFull);
@@ -390,6 +393,25 @@ fn log_refusal(conn: &Connection, request: Option<&Request>, response: &[u8]) {
         .map_or("", |(_, body)| body.trim_end());
     let (method, path) = request.map_or(("?", "(malformed request)"), |r| (r.method, r.path));
     info!("{} refused: {method} {path}: {status} {reason}", conn.peer);
+}
+
+/// A server limit, not only a connection's: N clients pipelining requests
+/// for the page (a few bytes in, 30 KB out each) must not make the server
+/// hold N × `--max-buffered-bytes` of answers. Over `--max-output-bytes`
+/// (`held` is what all connections hold unwritten), a connection that holds
+/// unwritten output of its own waits before it makes more; one that holds
+/// none goes on (it takes one answer before it holds some), so a client
+/// that reads its answers is not kept waiting by those that do not. Over
+/// twice the limit, all wait: the total stays under that and one answer.
+fn output_must_wait(conn: &Connection, held: usize, config: &crate::config::Config) -> bool {
+    let makes_output =
+        conn.session.reads_requests() || conn.session.endpoint() == Some(Endpoint::Echo);
+    let limit = config.max_output_bytes;
+    let holds_some = !conn.session.output().is_empty();
+    // `held` is as of this connection's last follow-up: count what it has
+    // queued since (this turn's answers so far) too.
+    let held = held - conn.output_counted + conn.session.output().len();
+    makes_output && (held > 2 * limit || held > limit && holds_some)
 }
 
 /// How the others see a chat client: its `?name=`, or `guest-<token>`.
