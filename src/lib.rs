@@ -12,6 +12,7 @@
 //! - `utf8.rs`: checking text that arrives in pieces;
 //! - `timer.rs`: the timing wheel behind heartbeats and timeouts;
 //! - `limits.rs`: what happens when descriptors or slots run out;
+//! - `resp.rs`: the Redis protocol (RESP2), for `--redis`;
 //! - `error.rs`: the protocol rules a peer can break, and their close codes;
 //! - `config.rs`: the command line.
 
@@ -24,6 +25,7 @@ pub mod history;
 pub mod http;
 pub mod limits;
 pub mod message;
+pub mod resp;
 pub mod server;
 pub mod session;
 pub mod timer;
