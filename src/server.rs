@@ -36,6 +36,7 @@ use signal_hook_mio::v1_0::Signals;
 mod bookkeeping;
 mod flow;
 mod incoming;
+mod listener;
 mod outgoing;
 mod timeouts;
 
@@ -88,7 +89,7 @@ impl Server {
     /// Binds the listener and the signal pipe; nothing is accepted until `run`.
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
+        let mut listener = listener::bind_listener(config.addr, config.reuse_port)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         // signal-hook-mio installs a handler that writes a byte to a pipe (the

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Files that hold protocol only: bytes and time in, bytes and events out.
-const PROTOCOL_FILES: [&str; 12] = [
+const PROTOCOL_FILES: [&str; 16] = [
     "src/handshake.rs",
     "src/http.rs",
     "src/frame.rs",
@@ -18,6 +18,10 @@ const PROTOCOL_FILES: [&str; 12] = [
     "src/timer.rs",
     "src/error.rs",
     "src/resp.rs",
+    "src/cluster.rs",
+    "src/cluster/commands.rs",
+    "src/cluster/link.rs",
+    "src/cluster/url.rs",
 ];
 
 /// What a protocol file must not mention: sockets, the poller, the clock,
