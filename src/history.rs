@@ -161,6 +161,18 @@ impl History {
         self.entries.get(usize::try_from(index).ok()?)
     }
 
+    /// With `--redis`, the room's epoch and ids are Redis's: this takes its
+    /// epoch and, while the log is empty (no message was ever stored here),
+    /// moves the next id to the room's. Returns the old next id if it
+    /// moved: the loop moves every reader waiting there to the new one.
+    pub fn adopt(&mut self, epoch: String, next_id: u64) -> Option<u64> {
+        self.epoch = epoch;
+        if !self.entries.is_empty() || next_id <= self.next_id {
+            return None;
+        }
+        Some(std::mem::replace(&mut self.next_id, next_id))
+    }
+
     // ---- readers ----
 
     /// A reader starts (or goes on) at `next`, which must still be held.
@@ -247,6 +259,19 @@ impl History {
         id
     }
 
+    /// With `--redis`: an entry for an id the room's stream no longer holds
+    /// (src/server/redis.rs `stream_gap`). It has no plain frame, so no one
+    /// writes anything for it, except `miochat.v1` readers when `v1` is
+    /// given (a `reset`, on the last one of a gap).
+    pub fn append_placeholder(&mut self, v1: Vec<u8>, now: Instant) -> u64 {
+        let id = self.append(usize::MAX, "".into(), [Vec::new(), Vec::new()], now);
+        if let Some(entry) = self.entry_mut(id) {
+            entry.v1 = v1;
+            self.bytes += entry.v1.len();
+        }
+        id
+    }
+
     /// Makes the `miochat.v1` form of the next `count` entries this reader
     /// will write, where it is not made yet.
     ///
@@ -268,7 +293,8 @@ impl History {
             && (!made_one || self.bytes <= self.max_bytes)
             && let Some(entry) = self.entry_mut(id)
         {
-            if entry.sender != reader.token && entry.v1.is_empty() {
+            // A placeholder (no plain frame) has no v1 form to make.
+            if entry.sender != reader.token && entry.v1.is_empty() && !entry.plain.is_empty() {
                 entry.v1 = v1_frame(entry);
                 let size = entry.v1.len();
                 self.bytes += size;

@@ -174,7 +174,11 @@ pub fn read_reply(reply: &Reply) -> Result<Vec<StreamEntry>, String> {
 /// The entries of an `XRANGE` reply: `[[id, [field, value, ...]], ...]`.
 pub fn range_reply(reply: &Reply) -> Result<Vec<StreamEntry>, String> {
     let items = reply.items().ok_or("stream entries: not an array")?;
-    items.iter().map(entry).collect()
+    let entries: Vec<StreamEntry> = items.iter().map(entry).collect::<Result<_, _>>()?;
+    match entries.iter().find(|e| !is_server_frame(&e.frame)) {
+        Some(bad) => Err(format!("entry 0-{}: field f is not a server frame", bad.id)),
+        None => Ok(entries),
+    }
 }
 
 fn entry(reply: &Reply) -> Result<StreamEntry, String> {
@@ -201,6 +205,32 @@ fn entry(reply: &Reply) -> Result<StreamEntry, String> {
         from: String::from_utf8_lossy(field(b"n").ok_or_else(|| missing("n"))?).into_owned(),
         frame: field(b"f").ok_or_else(|| missing("f"))?.to_vec(),
     })
+}
+
+/// Whether `frame` is what a miochat process puts in `f`: one whole,
+/// unmasked data frame (RFC 6455 §5.2: FIN, opcode text or binary, no mask
+/// bit from a server, §5.1), its length as its header says, text in UTF-8.
+/// Anything else came from something that is not miochat, and is never
+/// passed on to a client.
+pub fn is_server_frame(frame: &[u8]) -> bool {
+    let [b0, b1, ..] = *frame else {
+        return false;
+    };
+    let (len, at) = match b1 & 0x7F {
+        126 if frame.len() >= 4 => (u64::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+        127 if frame.len() >= 10 => (
+            u64::from_be_bytes(frame[2..10].try_into().unwrap_or_default()),
+            10,
+        ),
+        126 | 127 => return false,
+        short => (u64::from(short), 2),
+    };
+    let whole = (frame.len() - at) as u64 == len && b1 & 0x80 == 0;
+    match b0 {
+        0x81 => whole && std::str::from_utf8(&frame[at..]).is_ok(),
+        0x82 => whole,
+        _ => false,
+    }
 }
 
 /// `0-42` → 42. Every id miochat writes has 0 milliseconds (XADD with an

@@ -113,6 +113,28 @@ fn a_timed_out_xread_is_no_entries_and_odd_shapes_are_errors() {
 }
 
 #[test]
+fn only_whole_unmasked_data_frames_pass_as_entries() {
+    assert!(is_server_frame(b"\x81\x02hi"));
+    assert!(is_server_frame(b"\x82\x00"));
+    let mut long = vec![0x82, 126, 0x01, 0x00];
+    long.extend(vec![0; 256]);
+    assert!(is_server_frame(&long));
+    for bad in [
+        &b""[..],
+        b"\x81",
+        b"\x81\x03hi",
+        b"\x01\x02hi",
+        b"\x89\x02hi",
+        b"\x81\x82hi",
+        b"\x81\x02\xff\xfe",
+        b"\x82\x7e\x00",
+        b"\x82\x7f\x00\x00",
+    ] {
+        assert!(!is_server_frame(bad), "{bad:?}");
+    }
+}
+
+#[test]
 fn ids_are_zero_dash_n() {
     assert_eq!(parse_id(b"0-42"), Some(42));
     assert_eq!(parse_id(b"1-42"), None);

@@ -21,10 +21,17 @@ fn answer(b: &mut Backend, role: Role, bytes: &[u8]) -> Result<Vec<BackendEvent>
 fn entry_bytes(id: u64, process: &str, seq: u64) -> Vec<u8> {
     let mut out = Vec::new();
     let (id, seq) = (format!("0-{id}"), seq.to_string());
-    crate::resp::encode_command(
-        &mut out,
-        &["p", process, "q", &seq, "n", "ann", "f", "\u{81}"],
-    );
+    let fields: [&[u8]; 8] = [
+        b"p",
+        process.as_bytes(),
+        b"q",
+        seq.as_bytes(),
+        b"n",
+        b"ann",
+        b"f",
+        b"\x81\x00",
+    ];
+    crate::resp::encode_command(&mut out, &fields);
     let fields = out;
     let mut bytes = format!("*2\r\n${}\r\n{id}\r\n", id.len()).into_bytes();
     bytes.extend_from_slice(&fields);

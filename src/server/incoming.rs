@@ -147,11 +147,13 @@ impl Server {
     /// turn's budget. Returns why it stopped early, if it did.
     fn act_on_events(&mut self, token: Token, budget: &mut usize, now: Instant) -> Option<Hold> {
         loop {
+            let redis_accepts = self.redis_accepts();
             let conn = self.connections.get_mut(&token)?;
             if conn.session.output_full(&self.config) {
                 return Some(Hold::OutputFull);
             }
-            if conn.reader.is_some() && !self.history.accepts() {
+            // With --redis, also while Redis is away or behind (server/redis.rs).
+            if conn.reader.is_some() && (!self.history.accepts() || !redis_accepts) {
                 return Some(Hold::LogFull);
             }
             if *budget == 0 {
@@ -173,6 +175,7 @@ impl Server {
             last_id: self.history.last_id(),
             history_messages: self.history.len(),
             history_bytes: self.history.bytes(),
+            backend: self.redis_state(),
         };
         let answer = match Request::parse(head) {
             Ok(request) => crate::http::answer(&request, &self.config, &status),
@@ -275,6 +278,10 @@ impl Server {
     /// anyone: each reader writes it from the log when it is flushed, at the
     /// end of the turn (notes/04-broadcast.md#coalescing).
     pub(super) fn append_to_history(&mut self, sender: Token, message: Message, now: Instant) {
+        if self.cluster.is_some() {
+            // --redis: the message reaches the log from the room's stream.
+            return self.append_to_redis(sender, message);
+        }
         let Some(conn) = self.connections.get(&sender) else {
             return;
         };
