@@ -159,9 +159,16 @@ impl Server {
             _ => Ok(()),
         };
         let outcome = outcome.and_then(|()| read_link(cluster, role, &mut self.read_scratch));
-        match outcome {
-            Ok(()) => self.act_on_replies(role, now),
-            Err(why) => self.redis_failed(role, &why, now),
+        // What was read comes first: replies before a FIN are still acted on.
+        self.act_on_replies(role, now);
+        let still_up = self
+            .cluster
+            .as_mut()
+            .is_some_and(|c| c.backend.link(role).state != LinkState::Down);
+        if let Err(why) = outcome
+            && still_up
+        {
+            self.redis_failed(role, &why, now);
         }
     }
 
