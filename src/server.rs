@@ -39,6 +39,7 @@ mod incoming;
 mod listener;
 mod outgoing;
 mod redis;
+mod replay;
 mod timeouts;
 
 use crate::config::Config;

@@ -289,6 +289,50 @@ fn two_processes_with_reuse_port_share_one_port_and_one_room() {
     }
 }
 
+/// A process that joined the room late has none of the old entries in its
+/// log: a client resuming there gets them from the stream (XRANGE), then
+/// live ones; once Redis has trimmed what it missed, one `reset` instead.
+#[test]
+fn a_resume_the_local_log_cannot_serve_is_served_from_the_stream_or_reset() {
+    let redis = RedisServer::start();
+    let a = node(&redis.url(), &[]);
+    let (mut ann, welcome) = join(a.addr, "?name=ann");
+    let epoch = welcome["epoch"].as_str().unwrap().to_owned();
+    for i in 1..=5 {
+        ann.send_text(&format!("m{i}"));
+        expect(&mut ann, "ack", i, None);
+    }
+    let late = node(&redis.url(), &[]);
+    let (mut bob, welcome) = join(late.addr, &format!("?since=2&epoch={epoch}"));
+    assert_eq!(welcome["last_id"], 5);
+    for i in 3..=5 {
+        expect(&mut bob, "message", i, Some(&format!("m{i}")));
+    }
+    ann.send_text("m6");
+    expect(&mut bob, "message", 6, Some("m6"));
+    assert!(
+        bob.poll_frame(Duration::from_millis(200)).is_none(),
+        "a duplicate"
+    );
+    late.wait_for_log("resumes after 2: 3 entries from Redis, then the log");
+    // Redis keeps only the last two entries now: 1..=4 are gone for good.
+    let mut redis_client = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    let trim = b"*4\r\n$5\r\nXTRIM\r\n$19\r\nmiochat:room:stream\r\n$6\r\nMAXLEN\r\n$1\r\n2\r\n";
+    assert_eq!(
+        call(&mut redis_client, trim),
+        miochat::resp::Reply::Integer(4)
+    );
+    let later = node(&redis.url(), &[]);
+    let (mut cat, _) = join(later.addr, &format!("?since=1&epoch={epoch}"));
+    let reset = next_json(&mut cat);
+    assert_eq!(
+        (reset["type"].as_str(), reset["last_id"].as_u64()),
+        (Some("reset"), Some(6))
+    );
+    ann.send_text("m7");
+    expect(&mut cat, "message", 7, Some("m7"));
+}
+
 /// A fake Redis that answers every connection with an HTTP error page.
 #[test]
 fn garbage_from_redis_is_logged_and_reconnected_not_a_panic() {

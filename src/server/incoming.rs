@@ -198,7 +198,10 @@ impl Server {
                 let response = switching_protocols(&upgrade.accept, subprotocol);
                 conn.session.upgrade(&response, upgrade.endpoint, now);
                 let peer = conn.peer;
-                if upgrade.endpoint == Endpoint::Chat {
+                // With --redis, a resume the log cannot serve goes to the stream.
+                if upgrade.endpoint == Endpoint::Chat
+                    && !self.resume_from_stream(token, &upgrade.chat)
+                {
                     self.join_chat(token, upgrade.chat);
                 }
                 self.follow_up(token, now);

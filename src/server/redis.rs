@@ -56,6 +56,8 @@ pub struct Cluster {
     lined_up: bool,
     /// When the `XREAD` under way is overdue.
     read_due: Option<Instant>,
+    /// Resuming clients waiting for their `XRANGE`, by token (server/replay.rs).
+    pub replays: std::collections::HashMap<usize, super::replay::Replay>,
 }
 
 impl Cluster {
@@ -75,6 +77,7 @@ impl Cluster {
             offered_epoch: process,
             lined_up: false,
             read_due: None,
+            replays: std::collections::HashMap::new(),
         }))
     }
 
@@ -327,15 +330,6 @@ impl Server {
     /// placeholder in the local log, so ids stay the room's; plain clients
     /// get nothing for them, `miochat.v1` clients one `reset` naming the
     /// last missing id: never a silent skip for a client that has ids.
-    fn replay_range(
-        &mut self,
-        token: usize,
-        entries: Result<Vec<StreamEntry>, String>,
-        now: Instant,
-    ) {
-        let _ = (token, entries, now);
-    }
-
     fn stream_gap(&mut self, expected: u64, next: u64, now: Instant) -> Result<(), String> {
         if next - expected > MAX_GAP {
             return Err(format!("the stream skips from {expected} to {next}"));
