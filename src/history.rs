@@ -90,6 +90,8 @@ impl Reader {
             (Format::Plain, true) => Some(&[]),
             (Format::Plain, false) => Some(&entry.plain),
             (Format::V1, true) => Some(&entry.ack),
+            // A placeholder for ids the room's stream lost (`append_placeholder`).
+            (Format::V1, false) if entry.plain.is_empty() => Some(&entry.v1),
             (Format::V1, false) if entry.v1.is_empty() => None,
             (Format::V1, false) => Some(&entry.v1),
         }

@@ -394,6 +394,39 @@ fn a_redis_restart_pauses_senders_and_loses_or_repeats_nothing() {
     assert!(a.log().contains("redis: ready") && !a.log().contains("left Chat"));
 }
 
+/// Redis restarted without its data: the room gets a new epoch, ids go on
+/// after the last one the processes held, connected clients notice nothing,
+/// and a resume that names the old epoch is a `reset`.
+#[test]
+fn a_redis_that_lost_the_room_gets_a_new_epoch_and_ids_go_on() {
+    let mut redis = RedisServer::start();
+    let a = node(&redis.url(), &[]);
+    let b = node(&redis.url(), &[]);
+    let (mut ann, welcome) = join(a.addr, "?name=ann");
+    let old_epoch = welcome["epoch"].as_str().unwrap().to_owned();
+    let (mut bob, _) = join(b.addr, "?name=bob");
+    for i in 1..=2 {
+        ann.send_text(&format!("m{i}"));
+        expect(&mut ann, "ack", i, None);
+        expect(&mut bob, "message", i, None);
+    }
+    redis.kill();
+    redis.restart();
+    for server in [&a, &b] {
+        server.wait_for_log("Redis lost its data; ids go on after 2");
+    }
+    bob.send_text("m3");
+    expect(&mut bob, "ack", 3, None);
+    expect(&mut ann, "message", 3, Some("m3"));
+    let (mut cat, welcome) = join(a.addr, &format!("?since=1&epoch={old_epoch}"));
+    assert_ne!(welcome["epoch"].as_str(), Some(old_epoch.as_str()));
+    let reset = next_json(&mut cat);
+    assert_eq!(
+        (reset["type"].as_str(), reset["last_id"].as_u64()),
+        (Some("reset"), Some(3))
+    );
+}
+
 /// Reads `count` messages and acks as (id, text): an ack stands for the
 /// client's own next message (`NAME i`, sent in that order).
 fn read_room(client: &mut RawClient, name: &str, count: usize) -> Vec<(u64, String)> {

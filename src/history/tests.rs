@@ -209,3 +209,43 @@ fn v1_forms_are_made_within_the_cap_plus_one_form() {
     assert!((1..10).contains(&made), "{made} v1 forms made");
     assert!(history.bytes() <= 1000 + 400, "{} bytes", history.bytes());
 }
+
+// ---- with --redis: the room's epoch and ids ----
+
+#[test]
+fn an_empty_log_adopts_the_rooms_epoch_and_next_id_once_it_holds_one_only_the_epoch() {
+    let mut history = History::new("local".into(), 1000, 10);
+    history.join(1);
+    assert_eq!(history.adopt("room".into(), 41), Some(1));
+    assert_eq!((history.epoch(), history.last_id()), ("room", 40));
+    // The loop moved the reader; the count of caught-up readers is unchanged.
+    let id = history.append(7, "x".into(), [vec![0x81, 0], Vec::new()], t0());
+    assert_eq!(id, 41);
+    assert_eq!(history.adopt("lost".into(), 5), None);
+    assert_eq!((history.epoch(), history.last_id()), ("lost", 41));
+    assert_eq!(
+        history.resume_point(40, "room"),
+        None,
+        "an old epoch is a reset"
+    );
+}
+
+#[test]
+fn a_placeholder_writes_nothing_to_plain_readers_and_its_reset_to_v1_readers() {
+    let mut history = History::new("e".into(), 1000, 10);
+    history.join(1);
+    let reset = Message::new(Opcode::Text, br#"{"type":"reset"}"#).frame;
+    assert_eq!(history.append_placeholder(Vec::new(), t0()), 1);
+    assert_eq!(history.append_placeholder(reset.clone(), t0()), 2);
+    let (plain, v1) = (reader(Format::Plain, 3), reader(Format::V1, 3));
+    let first = history.get(1).unwrap();
+    assert_eq!(
+        (plain.frame(first), v1.frame(first)),
+        (Some(&[][..]), Some(&[][..]))
+    );
+    let second = history.get(2).unwrap();
+    assert_eq!(v1.frame(second), Some(&reset[..]));
+    // Nothing to make: prepare leaves placeholders as they are.
+    history.prepare(&v1, 8, t0());
+    assert!(history.get(1).unwrap().v1.is_empty());
+}

@@ -50,8 +50,6 @@ pub struct Cluster {
     db: u32,
     commands: Option<TcpStream>,
     stream: Option<TcpStream>,
-    /// The epoch this process offers, used if the room has none yet.
-    offered_epoch: String,
     /// The local log was lined up with the room's ids (first greeting).
     lined_up: bool,
     /// When the `XREAD` under way is overdue.
@@ -69,12 +67,11 @@ impl Cluster {
         let addr = (url.host.as_str(), url.port).to_socket_addrs()?.next();
         let addr = addr.ok_or_else(|| io::Error::other("the Redis host has no address"))?;
         Ok(Some(Cluster {
-            backend: Backend::new(process.clone(), config.history_messages, now),
+            backend: Backend::new(process, config.history_messages, now),
             addr,
             db: url.db,
             commands: None,
             stream: None,
-            offered_epoch: process,
             lined_up: false,
             read_due: None,
             replays: std::collections::HashMap::new(),
@@ -416,8 +413,11 @@ fn finish_connect(cluster: &mut Cluster, role: Role, last_id: u64) -> Result<(),
         cluster.backend.link(role).name,
         cluster.addr
     );
-    let (epoch, db) = (cluster.offered_epoch.clone(), cluster.db);
-    cluster.backend.greet(role, db, &epoch, last_id);
+    // A fresh epoch on every greeting: if the room is gone (Redis restarted
+    // empty), the one that wins `SET NX` is new, so old ids are never taken
+    // for new ones.
+    let epoch = super::new_epoch();
+    cluster.backend.greet(role, cluster.db, &epoch, last_id);
     Ok(())
 }
 
