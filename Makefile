@@ -6,12 +6,29 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-cluster build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
 	@echo "miochat: open http://$(ADDR)/ in two browser tabs (Ctrl-C stops the server)"
 	./target/release/miochat --addr $(ADDR)
+
+# One room on N processes (N=2 by default) sharing one port with
+# --reuse-port, through a Redis started here without persistence
+# (notes/10-redis.md). Ctrl-C stops Redis and every process.
+N ?= 2
+REDIS_PORT ?= 6390
+
+run-cluster:
+	$(CARGO) build --release
+	@command -v redis-server >/dev/null || { echo "run-cluster: needs redis-server (make deps installs it)" >&2; exit 1; }
+	@echo "miochat: Redis on 127.0.0.1:$(REDIS_PORT), $(N) processes on http://$(ADDR)/ (Ctrl-C stops them all)"
+	@trap 'kill 0' INT TERM EXIT; \
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
+	for i in $$(seq $(N)); do \
+		./target/release/miochat --addr $(ADDR) --reuse-port --redis redis://127.0.0.1:$(REDIS_PORT) & \
+	done; \
+	wait
 
 build:
 	$(CARGO) build
