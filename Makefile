@@ -23,11 +23,11 @@ run-cluster:
 	$(CARGO) build --release
 	@command -v redis-server >/dev/null || { echo "run-cluster: needs redis-server (make deps installs it)" >&2; exit 1; }
 	@echo "miochat: Redis on 127.0.0.1:$(REDIS_PORT), $(N) processes on http://$(ADDR)/ (Ctrl-C stops them all)"
-	@trap 'kill 0' INT TERM EXIT; \
-	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
+	@redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & pids=$$!; \
 	for i in $$(seq $(N)); do \
-		./target/release/miochat --addr $(ADDR) --reuse-port --redis redis://127.0.0.1:$(REDIS_PORT) & \
+		./target/release/miochat --addr $(ADDR) --reuse-port --redis redis://127.0.0.1:$(REDIS_PORT) & pids="$$pids $$!"; \
 	done; \
+	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
 	wait
 
 build:
