@@ -427,6 +427,36 @@ fn a_redis_that_lost_the_room_gets_a_new_epoch_and_ids_go_on() {
     );
 }
 
+/// A Redis that stops answering (SIGSTOP) without closing anything: the
+/// stream connection's `XREAD BLOCK` goes unanswered past its own timeout,
+/// so it is made again; once Redis runs again, the room goes on.
+#[test]
+fn a_redis_that_stops_answering_is_noticed_and_the_room_goes_on_when_it_is_back() {
+    let redis = RedisServer::start();
+    let a = node(&redis.url(), &[]);
+    let (mut ann, _) = join(a.addr, "?name=ann");
+    let signal = |name: &str| {
+        let pid = redis.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-STOP");
+    // 5 s of BLOCK plus 5 s of grace: wait up to twice that.
+    let noticed = wait_until(Duration::from_secs(20), || {
+        a.log()
+            .contains("redis stream: XREAD BLOCK went unanswered; reconnecting")
+    });
+    signal("-CONT");
+    assert!(noticed, "the silent Redis was never noticed");
+    ann.send_text("still here");
+    expect(&mut ann, "ack", 1, None);
+}
+
 /// Reads `count` messages and acks as (id, text): an ack stands for the
 /// client's own next message (`NAME i`, sent in that order).
 fn read_room(client: &mut RawClient, name: &str, count: usize) -> Vec<(u64, String)> {

@@ -182,11 +182,12 @@ impl Server {
         for role in [Role::Commands, Role::Stream] {
             let link = cluster.backend.link(role);
             if link.state == LinkState::Down && link.retry_at.is_some_and(|at| at <= now) {
-                start_connect(cluster, role, &self.poll);
+                start_connect(cluster, role, &self.poll, now);
             }
         }
         if cluster.read_due.is_some_and(|due| due <= now) {
-            return self.redis_failed(Role::Stream, "XREAD BLOCK went unanswered", now);
+            // Not a return: the appends this turn queued must still be written.
+            self.redis_failed(Role::Stream, "XREAD BLOCK went unanswered", now);
         }
         self.read_stream(now);
         for role in [Role::Commands, Role::Stream] {
@@ -370,7 +371,7 @@ impl Server {
 }
 
 /// Starts a non-blocking connect; its outcome comes as an event.
-fn start_connect(cluster: &mut Cluster, role: Role, poll: &mio::Poll) {
+fn start_connect(cluster: &mut Cluster, role: Role, poll: &mio::Poll, now: Instant) {
     let link = cluster.backend.link(role);
     link.connecting();
     let connected = TcpStream::connect(cluster.addr).and_then(|mut socket| {
@@ -382,7 +383,7 @@ fn start_connect(cluster: &mut Cluster, role: Role, poll: &mio::Poll) {
     match connected {
         Ok(socket) => *cluster.socket(role) = Some(socket),
         Err(e) => {
-            let wait = link.fail(Instant::now());
+            let wait = link.fail(now);
             warn!(
                 "redis {}: connect failed: {e}; retrying in {} ms",
                 link.name,
