@@ -64,9 +64,12 @@ bench:
 	bash bench/run.sh bench
 
 # miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
-# three runs, ratios and an SVG chart in bench/results/ (installs the peers).
+# three runs, ratios and an SVG chart in bench/results/ (installs the peers);
+# then the cluster row: fan-out on 1, 2 and 4 processes through one Redis
+# (bench/cluster.sh, results in bench/results/cluster.md).
 compare:
 	bash bench/run.sh compare
+	bash bench/cluster.sh
 
 # Each fuzz target for SECONDS (make fuzz SECONDS=600).
 fuzz:
