@@ -481,11 +481,12 @@ pub fn parse_server_frame(bytes: &[u8]) -> (bool, u8, bool, &[u8]) {
 
 // ---- RESP ----
 
-/// Small limits, so the fuzzer reaches them with short inputs.
+/// Small limits, so the fuzzer reaches them with short inputs (up to 1 KiB).
 pub const RESP_LIMITS: Limits = Limits {
     max_bulk: 64,
     max_elements: 32,
     max_depth: 4,
+    max_reply: 512,
 };
 
 /// Any bytes as a Redis server's replies: decoding them one after another

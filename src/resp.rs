@@ -48,6 +48,9 @@ pub struct Limits {
     pub max_elements: usize,
     /// Arrays inside arrays: `XREAD` nests four deep.
     pub max_depth: usize,
+    /// Bytes of one whole reply: the limits above bound each part, this
+    /// bounds their sum (1,048,576 bulk strings of 64 MiB would be 64 TiB).
+    pub max_reply: usize,
 }
 
 /// The longest status, error or length line: Redis's are short.
@@ -59,6 +62,7 @@ impl Default for Limits {
             max_bulk: 64 << 20,
             max_elements: 1 << 20,
             max_depth: 8,
+            max_reply: 256 << 20,
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum RespError {
     TooManyElements,
     /// Arrays nested deeper than `Limits::max_depth`.
     TooDeep,
+    /// A reply not complete within `Limits::max_reply` bytes.
+    ReplyTooLong,
 }
 
 impl fmt::Display for RespError {
@@ -96,6 +102,7 @@ impl fmt::Display for RespError {
             RespError::BulkTooLong(n) => write!(f, "a bulk string of {n} bytes, over the limit"),
             RespError::TooManyElements => write!(f, "more array elements than the limit"),
             RespError::TooDeep => write!(f, "arrays nested deeper than the limit"),
+            RespError::ReplyTooLong => write!(f, "a reply longer than the limit"),
         }
     }
 }
@@ -117,8 +124,14 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Reply, usize)>, RespError> {
     let mut elements = 0;
     let Some(end) = measure(buf, 0, 0, &mut elements, limits)? else {
-        return Ok(None);
+        return match buf.len() > limits.max_reply {
+            true => Err(RespError::ReplyTooLong),
+            false => Ok(None),
+        };
     };
+    if end > limits.max_reply {
+        return Err(RespError::ReplyTooLong);
+    }
     let (reply, used) = build(buf, 0)?;
     debug_assert_eq!(used, end);
     Ok(Some((reply, used)))

@@ -176,6 +176,27 @@ fn a_huge_announced_bulk_is_refused_before_anything_is_held() {
 }
 
 #[test]
+fn a_reply_longer_than_the_limit_is_refused_whole_or_unfinished() {
+    let limits = Limits {
+        max_reply: 12,
+        ..Limits::default()
+    };
+    // Each part is within its limit; together they are not.
+    assert_eq!(
+        decode(b"*3\r\n:1\r\n:2\r\n:3\r\n", &limits),
+        Err(RespError::ReplyTooLong)
+    );
+    assert_eq!(
+        decode(b"*3\r\n:1\r\n:2\r\n:", &limits),
+        Err(RespError::ReplyTooLong)
+    );
+    assert_eq!(
+        decode(b"*2\r\n:1\r\n:2\r\n", &limits).unwrap().unwrap().1,
+        12
+    );
+}
+
+#[test]
 fn too_many_elements_or_too_deep_arrays_are_refused() {
     let limits = Limits {
         max_elements: 3,
