@@ -7,27 +7,31 @@
 //! - `REDIS_STREAM` sits in `XREAD BLOCK` from the local log's last id, so
 //!   every process appends the room's entries to its log in the stream's order.
 //!
+//! Beside this file: `redis/sockets.rs` (connect, read, write) and
+//! `redis/into_log.rs` (the stream's entries into the local log).
+//!
 //! Connects are non-blocking (`connect` returns at once; `WRITABLE` says it
 //! is done, and `take_error` how it went). Any failure, or garbage from
 //! Redis, closes the socket with one log line and retries after a backoff;
 //! meanwhile chat senders are held as when the log is full (their bytes
 //! wait in TCP) and everything else goes on.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::warn;
+use mio::Token;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
+
+mod into_log;
+mod sockets;
 
 use super::Server;
-use crate::cluster::{Backend, BackendEvent, LinkState, READ_BLOCK, Role, StreamEntry};
+use crate::cluster::{Backend, BackendEvent, LinkState, READ_BLOCK, Role};
 use crate::config::Config;
-use crate::frame::Opcode;
-use crate::history::Format;
 use crate::message::Message;
-use crate::v1;
+use sockets::{finish_connect, read_link, start_connect, write_link};
 
 /// The two Redis sockets' tokens: at the top of the range, where client
 /// tokens (counted up from 2) never get.
@@ -254,98 +258,6 @@ impl Server {
         }
     }
 
-    /// The commands connection is greeted. The first time, the (empty)
-    /// local log takes the room's epoch and next id, and the readers that
-    /// joined before move with it. Later, a changed epoch means Redis lost
-    /// the room (restarted empty): the hello script raised the counter to
-    /// our last id, so ids go on from here; resumes naming the old epoch
-    /// get `reset`.
-    fn line_up_log(&mut self, epoch: String, counter: u64) {
-        let Some(cluster) = self.cluster.as_mut() else {
-            return;
-        };
-        let first = !std::mem::replace(&mut cluster.lined_up, true);
-        if !first && epoch != self.history.epoch() {
-            warn!(
-                "redis: the room's epoch changed from {} to {epoch}: Redis lost its data; ids go on after {}",
-                self.history.epoch(),
-                self.history.last_id()
-            );
-        }
-        if let Some(old) = self.history.adopt(epoch.clone(), counter + 1) {
-            for reader in self
-                .connections
-                .values_mut()
-                .filter_map(|c| c.reader.as_mut())
-            {
-                if reader.next == old {
-                    reader.next = counter + 1;
-                }
-            }
-        }
-        info!(
-            "redis: ready: room epoch {epoch}, room's last id {counter}, this process's {}",
-            self.history.last_id()
-        );
-    }
-
-    /// Entries read from the stream go into the local log in the stream's
-    /// order, with the stream's ids; each local sender gets its ack then.
-    fn store_entries(&mut self, entries: Vec<(StreamEntry, Option<usize>)>, now: Instant) {
-        let was_full = self.history.full_since().is_some();
-        for (entry, token) in entries {
-            let expected = self.history.last_id() + 1;
-            if entry.id < expected {
-                debug!("redis: entry 0-{} is already in the log", entry.id);
-                continue;
-            }
-            if entry.id > expected
-                && let Err(why) = self.stream_gap(expected, entry.id, now)
-            {
-                return self.redis_failed(Role::Stream, &why, now);
-            }
-            let sender = token.unwrap_or(NO_SENDER);
-            let v1_sender = self
-                .connections
-                .get(&Token(sender))
-                .and_then(|c| c.reader.as_ref())
-                .is_some_and(|r| r.format == Format::V1);
-            let ack = match v1_sender {
-                true => Message::new(Opcode::Text, v1::ack(entry.id).as_bytes()).frame,
-                false => Vec::new(),
-            };
-            let from = entry.from.into_boxed_str();
-            self.history.append(sender, from, [entry.frame, ack], now);
-            self.books.log_grew = true;
-        }
-        if !was_full && self.history.full_since().is_some() {
-            self.log_pause(now);
-        }
-    }
-
-    /// The stream skips ids: Redis trimmed entries this process had not
-    /// read yet (`MAXLEN ~`), or lost them. Each missing id gets a
-    /// placeholder in the local log, so ids stay the room's; plain clients
-    /// get nothing for them, `miochat.v1` clients one `reset` naming the
-    /// last missing id: never a silent skip for a client that has ids.
-    fn stream_gap(&mut self, expected: u64, next: u64, now: Instant) -> Result<(), String> {
-        if next - expected > MAX_GAP {
-            return Err(format!("the stream skips from {expected} to {next}"));
-        }
-        warn!(
-            "redis: ids {expected} to {} are gone from the stream; placeholders stand for them",
-            next - 1
-        );
-        for id in expected..next {
-            let reset = match id + 1 == next {
-                true => Message::new(Opcode::Text, v1::reset(id).as_bytes()).frame,
-                false => Vec::new(),
-            };
-            self.history.append_placeholder(reset, now);
-        }
-        Ok(())
-    }
-
     /// A connection failed: one log line, the socket closed, a retry later.
     fn redis_failed(&mut self, role: Role, why: &str, now: Instant) {
         let Some(cluster) = self.cluster.as_mut() else {
@@ -368,96 +280,4 @@ impl Server {
             self.replay_range(token, Err("Redis went away".into()), now);
         }
     }
-}
-
-/// Starts a non-blocking connect; its outcome comes as an event.
-fn start_connect(cluster: &mut Cluster, role: Role, poll: &mio::Poll, now: Instant) {
-    let link = cluster.backend.link(role);
-    link.connecting();
-    let connected = TcpStream::connect(cluster.addr).and_then(|mut socket| {
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        poll.registry()
-            .register(&mut socket, token_of(role), interest)?;
-        Ok(socket)
-    });
-    match connected {
-        Ok(socket) => *cluster.socket(role) = Some(socket),
-        Err(e) => {
-            let wait = link.fail(now);
-            warn!(
-                "redis {}: connect failed: {e}; retrying in {} ms",
-                link.name,
-                wait.as_millis()
-            );
-        }
-    }
-}
-
-/// `WRITABLE` on a connecting socket: connected, or failed (mio docs,
-/// `TcpStream::connect`: check `take_error`, then `peer_addr`).
-fn finish_connect(cluster: &mut Cluster, role: Role, last_id: u64) -> Result<(), String> {
-    let Some(socket) = cluster.socket(role).as_ref() else {
-        return Ok(());
-    };
-    if let Ok(Some(e)) | Err(e) = socket.take_error() {
-        return Err(format!("connect failed: {e}"));
-    }
-    match socket.peer_addr() {
-        Ok(_) => {}
-        // Not yet: a spurious wake-up.
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-        Err(e) => return Err(format!("connect failed: {e}")),
-    }
-    let _ = socket.set_nodelay(true);
-    info!(
-        "redis {}: connected to {}",
-        cluster.backend.link(role).name,
-        cluster.addr
-    );
-    // A fresh epoch on every greeting: if the room is gone (Redis restarted
-    // empty), the one that wins `SET NX` is new, so old ids are never taken
-    // for new ones.
-    let epoch = super::new_epoch();
-    cluster.backend.greet(role, cluster.db, &epoch, last_id);
-    Ok(())
-}
-
-/// Reads until `WouldBlock`, into the link's `read_buf`.
-fn read_link(cluster: &mut Cluster, role: Role, scratch: &mut [u8]) -> Result<(), String> {
-    let (Some(socket), link) = cluster.parts(role) else {
-        return Ok(());
-    };
-    if link.state == LinkState::Connecting {
-        return Ok(());
-    }
-    loop {
-        match socket.read(scratch) {
-            Ok(0) => return Err("Redis closed the connection".into()),
-            Ok(n) => link.read_buf.extend_from_slice(&scratch[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("read failed: {e}")),
-        }
-    }
-}
-
-/// Writes the link's `write_buf` until it is empty or the socket is full
-/// (`WRITABLE` is registered from the start, so a full socket wakes us).
-fn write_link(cluster: &mut Cluster, role: Role) -> Result<(), String> {
-    let (Some(socket), link) = cluster.parts(role) else {
-        return Ok(());
-    };
-    if matches!(link.state, LinkState::Down | LinkState::Connecting) {
-        return Ok(());
-    }
-    while !link.write_buf.is_empty() {
-        match socket.write(&link.write_buf) {
-            Ok(0) => return Err("write returned 0".into()),
-            Ok(n) => drop(link.write_buf.drain(..n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("write failed: {e}")),
-        }
-    }
-    Ok(())
 }
