@@ -123,15 +123,16 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 /// all there (nothing consumed), else the reply and the bytes it took.
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Reply, usize)>, RespError> {
     let mut elements = 0;
-    let Some(end) = measure(buf, 0, 0, &mut elements, limits)? else {
+    // Only the first `max_reply` bytes are looked at, so the answer is the
+    // same whether the bytes came in one read or in many: an error is found
+    // in them, or a whole reply, or, past them, the reply is too long.
+    let seen = &buf[..buf.len().min(limits.max_reply)];
+    let Some(end) = measure(seen, 0, 0, &mut elements, limits)? else {
         return match buf.len() > limits.max_reply {
             true => Err(RespError::ReplyTooLong),
             false => Ok(None),
         };
     };
-    if end > limits.max_reply {
-        return Err(RespError::ReplyTooLong);
-    }
     let (reply, used) = build(buf, 0)?;
     debug_assert_eq!(used, end);
     Ok(Some((reply, used)))

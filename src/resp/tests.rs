@@ -194,6 +194,14 @@ fn a_reply_longer_than_the_limit_is_refused_whole_or_unfinished() {
         decode(b"*2\r\n:1\r\n:2\r\n", &limits).unwrap().unwrap().1,
         12
     );
+    // Garbage past the limit is judged as too long, whole or in pieces (a
+    // case the fuzzer found: a type byte 0 was refused when read whole, the
+    // length when read byte by byte).
+    let mut zeros = vec![0u8; 20];
+    zeros.extend_from_slice(b"\r\n");
+    assert_eq!(decode(&zeros, &limits), Err(RespError::ReplyTooLong));
+    assert_eq!(decode(&zeros[..13], &limits), Err(RespError::ReplyTooLong));
+    assert_eq!(decode(&zeros[..5], &limits), Ok(None));
 }
 
 #[test]
