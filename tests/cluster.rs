@@ -355,6 +355,21 @@ fn garbage_from_redis_is_logged_and_reconnected_not_a_panic() {
     assert!(!server.log().contains("panicked"));
 }
 
+/// Something that accepts connections and never answers: each attempt is
+/// given up after the greeting timeout, logged, and made again.
+#[test]
+fn a_peer_that_never_answers_the_greeting_is_given_up_on_and_tried_again() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let server = ServerProcess::start(&["--redis", &url]);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(silent.accept().unwrap().0);
+    }
+    server.wait_for_log("no answer to the greeting in time; reconnecting to");
+    assert!(status_body(&server).contains("\"redis\": \"down\""));
+}
+
 /// Senders keep sending while Redis is killed and started again (with its
 /// append-only file, so the room survives): every client still connected
 /// gets every message once, in one order, and no sender was dropped.

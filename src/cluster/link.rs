@@ -22,6 +22,9 @@ use crate::resp::{Limits, Reply, decode};
 /// The first wait after a failure, and the longest.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// From `connect` to the greeting's last answer: a peer that accepts but
+/// never answers (a stopped Redis, a wrong port) is given up on after this.
+pub const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,8 @@ pub struct Link {
     backoff: Duration,
     /// When `Down`: when to connect again.
     pub retry_at: Option<Instant>,
+    /// While `Connecting` or `Greeting`: when to give up on this attempt.
+    pub greeting_due: Option<Instant>,
 }
 
 impl Link {
@@ -78,6 +83,7 @@ impl Link {
             expected: VecDeque::new(),
             backoff: MIN_BACKOFF,
             retry_at: Some(now),
+            greeting_due: None,
         }
     }
 
@@ -117,10 +123,16 @@ impl Link {
         }
     }
 
-    /// The socket is being connected.
-    pub fn connecting(&mut self) {
+    /// The socket is being connected; the attempt has `GREETING_TIMEOUT`.
+    pub fn connecting(&mut self, now: Instant) {
         self.state = LinkState::Connecting;
         self.retry_at = None;
+        self.greeting_due = Some(now + GREETING_TIMEOUT);
+    }
+
+    /// Whether this attempt to connect and greet has run out of time.
+    pub fn greeting_overdue(&self, now: Instant) -> bool {
+        self.greeting_due.is_some_and(|due| due <= now)
     }
 
     /// Connected: the greeting is in `write_buf`.
@@ -132,6 +144,7 @@ impl Link {
     pub fn ready(&mut self) {
         self.state = LinkState::Ready;
         self.backoff = MIN_BACKOFF;
+        self.greeting_due = None;
     }
 
     /// The connection failed (or sent garbage): everything in flight on it
@@ -145,6 +158,7 @@ impl Link {
         self.write_buf.clear();
         self.expected.clear();
         self.retry_at = Some(now + wait);
+        self.greeting_due = None;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         wait
     }
@@ -198,5 +212,17 @@ mod tests {
         assert_eq!(link.retry_at, Some(base + MAX_BACKOFF));
         link.ready();
         assert_eq!(link.fail(base), MIN_BACKOFF);
+    }
+
+    #[test]
+    fn an_attempt_that_is_not_greeted_in_time_is_overdue_until_it_is() {
+        let base = Instant::now();
+        let mut link = Link::new("stream", base);
+        link.connecting(base);
+        link.greeting();
+        assert!(!link.greeting_overdue(base + GREETING_TIMEOUT / 2));
+        assert!(link.greeting_overdue(base + GREETING_TIMEOUT));
+        link.ready();
+        assert!(!link.greeting_overdue(base + GREETING_TIMEOUT * 2));
     }
 }

@@ -40,7 +40,7 @@ fn entry_bytes(id: u64, process: &str, seq: u64) -> Vec<u8> {
 
 /// Greets the commands connection: OK, the SHA1, the hello's [epoch, counter].
 fn greet_commands(b: &mut Backend) -> Vec<BackendEvent> {
-    b.commands.connecting();
+    b.commands.connecting(Instant::now());
     b.greet(Role::Commands, 0, "offered", 0);
     answer(
         b,
@@ -54,7 +54,7 @@ fn greet_commands(b: &mut Backend) -> Vec<BackendEvent> {
 fn the_commands_greeting_selects_loads_and_says_hello_then_is_ready() {
     let (mut b, _) = backend();
     assert!(!b.accepts());
-    b.commands.connecting();
+    b.commands.connecting(Instant::now());
     b.greet(Role::Commands, 3, "offered", 0);
     let sent = String::from_utf8_lossy(&b.commands.write_buf).into_owned();
     assert!(
@@ -113,7 +113,7 @@ fn own_entries_come_back_with_their_senders_token_and_leave_the_outbox() {
     greet_commands(&mut b);
     b.submit(5, "ann".into(), b"x".to_vec());
     b.submit(6, "ann".into(), b"y".to_vec());
-    b.stream.connecting();
+    b.stream.connecting(Instant::now());
     b.greet(Role::Stream, 0, "", 0);
     answer(&mut b, Role::Stream, b"+OK\r\n").unwrap();
     assert!(b.read_after(40));

@@ -123,12 +123,15 @@ impl Server {
         self.cluster.as_ref().map(|c| c.backend.state_name())
     }
 
-    /// Step 1: the next reconnect attempt or `XREAD` deadline.
+    /// Step 1: the next reconnect attempt, greeting or `XREAD` deadline.
     pub(super) fn redis_timeout(&self, now: Instant) -> Option<Duration> {
         let cluster = self.cluster.as_ref()?;
+        let (commands, stream) = (&cluster.backend.commands, &cluster.backend.stream);
         let retries = [
-            cluster.backend.commands.retry_at,
-            cluster.backend.stream.retry_at,
+            commands.retry_at,
+            stream.retry_at,
+            commands.greeting_due,
+            stream.greeting_due,
         ];
         let next = retries
             .into_iter()
@@ -189,10 +192,7 @@ impl Server {
                 start_connect(cluster, role, &self.poll, now);
             }
         }
-        if cluster.read_due.is_some_and(|due| due <= now) {
-            // Not a return: the appends this turn queued must still be written.
-            self.redis_failed(Role::Stream, "XREAD BLOCK went unanswered", now);
-        }
+        self.give_up_overdue(now);
         self.read_stream(now);
         for role in [Role::Commands, Role::Stream] {
             let Some(cluster) = self.cluster.as_mut() else {
@@ -201,6 +201,27 @@ impl Server {
             if let Err(why) = write_link(cluster, role) {
                 self.redis_failed(role, &why, now);
             }
+        }
+    }
+
+    /// A Redis that accepts but does not answer closes nothing: a greeting
+    /// unanswered for `GREETING_TIMEOUT`, or an `XREAD BLOCK` unanswered
+    /// past its own timeout, fails its connection.
+    fn give_up_overdue(&mut self, now: Instant) {
+        for role in [Role::Commands, Role::Stream] {
+            let Some(cluster) = self.cluster.as_mut() else {
+                return;
+            };
+            if cluster.backend.link(role).greeting_overdue(now) {
+                self.redis_failed(role, "no answer to the greeting in time", now);
+            }
+        }
+        let read_overdue = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.read_due.is_some_and(|due| due <= now));
+        if read_overdue {
+            self.redis_failed(Role::Stream, "XREAD BLOCK went unanswered", now);
         }
     }
 

@@ -14,7 +14,7 @@ use crate::cluster::{LinkState, Role};
 /// Starts a non-blocking connect; its outcome comes as an event.
 pub(super) fn start_connect(cluster: &mut Cluster, role: Role, poll: &mio::Poll, now: Instant) {
     let link = cluster.backend.link(role);
-    link.connecting();
+    link.connecting(now);
     let connected = TcpStream::connect(cluster.addr).and_then(|mut socket| {
         let interest = Interest::READABLE | Interest::WRITABLE;
         poll.registry()
