@@ -393,6 +393,16 @@ fn a_redis_restart_pauses_senders_and_loses_or_repeats_nothing() {
     send_all(&mut ann, "ann", 10..20);
     send_all(&mut bob, "bob", 10..20);
     a.wait_for_log("reconnecting to");
+    for server in [&a, &b] {
+        let down = wait_until(DEADLINE, || {
+            status_body(server).contains("\"redis\": \"down\"")
+        });
+        assert!(
+            down,
+            "/status never said Redis was down: {}",
+            status_body(server)
+        );
+    }
     redis.restart();
     send_all(&mut ann, "ann", 20..EACH);
     send_all(&mut bob, "bob", 20..EACH);
