@@ -33,7 +33,7 @@ pub enum LinkState {
     Down,
     /// A non-blocking `connect` is under way: `WRITABLE` will say how it went.
     Connecting,
-    /// Connected; the greeting (SELECT, SCRIPT LOAD, the hello) is answered yet.
+    /// Connected; the greeting (SELECT, SCRIPT LOAD, the hello) is not answered yet.
     Greeting,
     /// Greeted: commands may flow.
     Ready,
