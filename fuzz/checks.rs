@@ -13,6 +13,8 @@
 //! - [`check_requests`]: a byte of settings, then any bytes as a client's
 //!   HTTP/1.1 requests (bodies, keep-alive, pipelining) through a `Session`,
 //!   read at once and in pieces.
+//! - [`check_resp`]: any bytes as what a Redis server sends, through
+//!   `resp::decode` at once and in pieces, with small limits.
 
 use miochat::config::Config;
 use miochat::error::ProtocolError;
@@ -20,6 +22,7 @@ use miochat::frame::{MAX_CONTROL_PAYLOAD, Opcode};
 use miochat::handshake::{Request, accept_key, check_upgrade, find_head_end};
 use miochat::http::{Answer, Status, answer};
 use miochat::message::{Decoded, MessageReader};
+use miochat::resp::{self, Limits, Reply};
 use miochat::session::{ConnState, Event, HttpRequest, MAX_HEAD_BYTES, Session};
 
 /// The token the fuzzed server demands (`--token`).
@@ -582,4 +585,77 @@ fn check_output(output: &[u8], answers: &[u8]) -> Option<u16> {
         "the session refused with {status}"
     );
     Some(status)
+}
+// ---- RESP ----
+
+/// Small limits, so the fuzzer reaches them with short inputs (up to 1 KiB).
+pub const RESP_LIMITS: Limits = Limits {
+    max_bulk: 64,
+    max_elements: 32,
+    max_depth: 4,
+    max_reply: 512,
+};
+
+/// Any bytes as a Redis server's replies: decoding them one after another
+/// never panics, never claims more bytes than it was given, answers the
+/// same fed in pieces as whole, and a decoded reply encodes back to bytes
+/// that decode to it again.
+pub fn check_resp(data: &[u8]) {
+    let whole = resp_replies(data, data.len().max(1));
+    let piece = 1 + data.first().map_or(0, |b| usize::from(b % 7));
+    assert_eq!(resp_replies(data, piece), whole, "pieces of {piece}");
+    for reply in whole.0.iter() {
+        let mut bytes = Vec::new();
+        encode_reply(&mut bytes, reply);
+        let again = resp::decode(&bytes, &Limits::default()).expect("own encoding");
+        assert_eq!(again, Some((reply.clone(), bytes.len())));
+    }
+}
+
+/// The replies in `data` as a client reading `piece` bytes at a time sees
+/// them, and the error that stopped it, if one did.
+fn resp_replies(data: &[u8], piece: usize) -> (Vec<Reply>, Option<resp::RespError>) {
+    let (mut replies, mut buf, mut fed) = (Vec::new(), Vec::new(), 0);
+    while fed < data.len() || !buf.is_empty() {
+        let more = piece.min(data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + more]);
+        fed += more;
+        match resp::decode(&buf, &RESP_LIMITS) {
+            Ok(Some((reply, used))) => {
+                assert!(
+                    used > 0 && used <= buf.len(),
+                    "used {used} of {}",
+                    buf.len()
+                );
+                // Every reply, bulk payloads included, ends in CRLF (RESP2).
+                assert!(buf[..used].ends_with(b"\r\n"), "a reply not ended by CRLF");
+                replies.push(reply);
+                buf.drain(..used);
+            }
+            Ok(None) if fed == data.len() => break,
+            Ok(None) => {}
+            Err(error) => return (replies, Some(error)),
+        }
+    }
+    (replies, None)
+}
+
+/// A reply in its RESP2 form (what a Redis server would send).
+fn encode_reply(out: &mut Vec<u8>, reply: &Reply) {
+    match reply {
+        Reply::Simple(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
+        Reply::Error(s) => out.extend_from_slice(format!("-{s}\r\n").as_bytes()),
+        Reply::Integer(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
+        Reply::Bulk(None) => out.extend_from_slice(b"$-1\r\n"),
+        Reply::Bulk(Some(b)) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Array(None) => out.extend_from_slice(b"*-1\r\n"),
+        Reply::Array(Some(items)) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            items.iter().for_each(|item| encode_reply(out, item));
+        }
+    }
 }

@@ -593,10 +593,7 @@ fn a_body_that_stops_coming_is_cut_at_the_deadline_with_408() {
 #[test]
 fn websocket_sse_and_long_poll_clients_see_the_same_ids_in_the_same_order() {
     let server = ServerProcess::start(&[]);
-    let v1 = upgrade_request("/chat?name=wes")
-        .replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: miochat.v1\r\n\r\n");
-    let mut ws = RawClient::connect_with(server.addr, &v1, &[]);
-    let _welcome = ws.read_text();
+    let (mut ws, _welcome) = join_v1(server.addr, "?name=wes");
     let mut sse = SseClient::open(server.addr, "/events?name=sue", "");
     let sse_key = sse.welcome()["client"].as_str().unwrap().to_string();
     let mut poll = Http::connect(server.addr);

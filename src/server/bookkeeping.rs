@@ -60,8 +60,10 @@ pub(super) struct Books {
     pub stream_count: usize,
     pub held_count: usize,
     /// Long polls held, waiting for the log to grow (some may have been
-    /// answered or closed since: skipped when met).
+    /// answered or closed since: skipped when met), and whether some that
+    /// have something to say wait for the server's output to drain.
     pub held_polls: Vec<Token>,
+    pub polls_to_release: bool,
 }
 
 impl Books {
@@ -85,6 +87,7 @@ impl Books {
             stream_count: 0,
             held_count: 0,
             held_polls: Vec::new(),
+            polls_to_release: false,
         }
     }
 
