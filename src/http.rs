@@ -146,6 +146,28 @@ fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> A
     }
 }
 
+/// What a request with a body must pass before its body is read: only
+/// `POST /send` takes one (an upgrade's would be read as frames: RFC 9110
+/// §9.3.1 gives a GET body no meaning), and its sender must pass the
+/// upgrade's policy first (Host, Origin, token), so a client the route will
+/// refuse cannot make the server hold its body.
+pub fn check_before_body(request: &Request, config: &Config) -> Result<(), Refusal> {
+    if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
+        return Err(Refusal {
+            status: 400,
+            reason: "an upgrade request must not have a body",
+        });
+    }
+    if (request.method, request.path) != ("POST", "/send") {
+        return Err(Refusal {
+            status: 400,
+            reason: "only POST /send takes a body",
+        });
+    }
+    let host = crate::handshake::check_host(request)?;
+    crate::handshake::check_policy(request, host, config)
+}
+
 /// 405, with the methods the path takes (RFC 9110 §15.5.6: `Allow` is required).
 fn method_not_allowed(allowed: &str) -> Vec<u8> {
     let reason = format!("only {allowed} can be used here\n");

@@ -287,10 +287,7 @@ impl Server {
             return;
         }
         debug!("{token:?} accepted {peer}");
-        let mut conn = Connection::new(token, socket, peer, now);
-        conn.counted_handshaking = true;
-        self.books.handshaking += 1;
-        self.books.handshakes.push_back(token);
+        let conn = Connection::new(token, socket, peer, now);
         self.connections.insert(token, conn);
         self.follow_up(token, now);
     }
@@ -299,13 +296,11 @@ impl Server {
     /// on, so the queue holds at most those accepted since the oldest
     /// still handshaking (bounded by the accept rate × the handshake timeout).
     fn forget_finished_handshakes(&mut self) {
-        while let Some(token) = self.books.handshakes.front() {
-            let handshaking = self
-                .connections
-                .get(token)
-                .is_some_and(|c| c.session.state() == crate::session::ConnState::Handshaking);
-            if handshaking {
-                return;
+        while let Some(&token) = self.books.handshakes.front() {
+            match self.connections.get_mut(&token) {
+                Some(conn) if conn.session.reads_requests() => return,
+                Some(conn) => conn.in_handshake_queue = false,
+                None => {}
             }
             self.books.handshakes.pop_front();
         }
@@ -320,7 +315,8 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
-            if conn.session.state() == crate::session::ConnState::Handshaking {
+            conn.in_handshake_queue = false;
+            if conn.session.reads_requests() {
                 info!(
                     "{} cut: {} connections still handshaking, the oldest makes room",
                     conn.peer, self.config.max_handshakes

@@ -115,7 +115,12 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return (None, None);
             };
-            let outcome = conn.read_once(&mut self.read_scratch, trust_short_reads);
+            // Behind a held poll, no more than a head's worth (`read_room`).
+            let room = conn.session.read_room().min(self.read_scratch.len());
+            let outcome = match room {
+                0 => ReadOutcome::More,
+                n => conn.read_once(&mut self.read_scratch[..n], trust_short_reads),
+            };
             let hold = self.act_on_events(token, &mut messages, now);
             if !matches!(outcome, ReadOutcome::More) || hold.is_some() {
                 return (Some(outcome), hold);
