@@ -84,7 +84,7 @@ bench:
 compare:
 	bash bench/run.sh compare
 
-# Only the transports part of compare (about 8 minutes plus builds).
+# Only the transports part of compare (about 7 minutes plus builds).
 compare-transports:
 	bash bench/run.sh transports
 

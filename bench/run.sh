@@ -17,7 +17,7 @@
 # compare: 2400), MIOCHAT_ARGS (extra miochat flags, e.g. "--send-buffer-bytes 32768"), and
 # the per-scenario argument strings FANOUT_ARGS, FANOUT8_ARGS, RATE_ARGS, IDLE_ARGS,
 # HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS;
-# for the transports part TRANSPORTS ("websocket sse long-poll") and TRANSPORT_SCENARIOS
+# for the transports part TRANSPORTS ("websocket websocket-v1 sse long-poll") and TRANSPORT_SCENARIOS
 # ("fanout fanout-rate idle", with the same argument strings). Every
 # server and generator run is bounded in time; all load goes to 127.0.0.1; storm-*,
 # slow-reader and flood stop at a memory ceiling (server RSS, machine TCP memory).
@@ -63,7 +63,7 @@ else
 fi
 SCENARIOS=${SCENARIOS:-"fanout fanout-w8 fanout-rate idle handshake bigmsg storm-2k storm-10k slow-reader flood"}
 MIOCHAT_ARGS=${MIOCHAT_ARGS:-}
-TRANSPORTS=${TRANSPORTS:-"websocket sse long-poll"}
+TRANSPORTS=${TRANSPORTS:-"websocket websocket-v1 sse long-poll"}
 TRANSPORT_SCENARIOS=${TRANSPORT_SCENARIOS:-"fanout fanout-rate idle"}
 
 if [ "${QUICK:-0}" = 1 ]; then
@@ -372,7 +372,9 @@ if [ "$MODE" != bench ]; then
         echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; $((RUNS - RUNS0)) runs, $((FAILS - FAILS0)) failed.${stopped_early:+ Note: $stopped_early.}"
         echo
         echo "The same chat room on one miochat process, read over each of its three transports:"
-        echo "\`websocket\` (plain frames on \`/\`), \`sse\` (\`GET /events\`) and \`long-poll\`"
+        echo "\`websocket\` (plain frames on \`/\`: the text alone), \`websocket-v1\` (the same, offering"
+        echo "\`miochat.v1\`: the JSON object SSE and long-poll readers get, in a frame), \`sse\`"
+        echo "(\`GET /events\`) and \`long-poll\`"
         echo "(\`GET /poll\`, asked again at once with the answer's \`last_id\`, on the same kept-alive"
         echo "connection). The senders are WebSocket clients in every row (the point is the"
         echo "receive side): \`fanout\` and \`fanout-rate\` have 10 senders beside the receivers, each"

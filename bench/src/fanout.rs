@@ -203,7 +203,7 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     out.num("connect_s", connect.as_secs_f64());
     // No message before every receiver has joined: streams open, polls held.
     let (field, joined) = match transport {
-        None | Some(Kind::Ws) => ("connections", conns),
+        None | Some(Kind::Ws | Kind::WsV1) => ("connections", conns),
         Some(Kind::Sse) => ("sse", n),
         Some(Kind::Poll) => ("long_poll", n),
     };

@@ -11,8 +11,12 @@
 /// How a connection reads the chat.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
-    /// The upgrade on the target's path, then frames.
+    /// The upgrade on the target's path, then frames: plain text, as the
+    /// other scenarios' clients read them.
     Ws,
+    /// The same, offering `miochat.v1`: each message the JSON object SSE and
+    /// long-poll readers get, in a frame.
+    WsV1,
     /// `GET /events`: one endless `text/event-stream` response.
     Sse,
     /// `GET /poll`, then `GET /poll?since=L` again at once after every answer,
@@ -24,17 +28,24 @@ impl Kind {
     pub fn parse(s: &str) -> Result<Kind, String> {
         match s {
             "ws" | "websocket" => Ok(Kind::Ws),
+            "websocket-v1" => Ok(Kind::WsV1),
             "sse" => Ok(Kind::Sse),
             "poll" | "long-poll" => Ok(Kind::Poll),
             _ => Err(format!(
-                "--transport {s:?}: one of websocket, sse, long-poll"
+                "--transport {s:?}: one of websocket, websocket-v1, sse, long-poll"
             )),
         }
+    }
+
+    /// Reads frames (the upgrade), not HTTP responses.
+    pub fn is_ws(self) -> bool {
+        matches!(self, Kind::Ws | Kind::WsV1)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Ws => "websocket",
+            Kind::WsV1 => "websocket-v1",
             Kind::Sse => "sse",
             Kind::Poll => "long-poll",
         }

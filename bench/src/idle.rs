@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     common::hold(&mut net, &mut h, settle)?;
     let rss1 = ctx.probe.rss()?;
     let field = match net.kind {
-        Kind::Ws => "connections",
+        Kind::Ws | Kind::WsV1 => "connections",
         Kind::Sse => "sse",
         Kind::Poll => "long_poll",
     };

@@ -62,9 +62,10 @@ scenarios (each prints one JSON line; exit 1 on any failure or violation):
   fanout-w8    the same as fanout with --window 8 (its own name in reports)
   fanout-rate  --clients 1000 --senders 10 --rate 20000 (deliveries/s) --duration 10 --bytes 64
   idle         --conns 10000 --duration 10 --settle 2   (run the server with a short heartbeat)
-  (these three take --transport websocket|sse|long-poll: miochat's receivers on
-   /chat, GET /events or GET /poll; fanout then has --senders WebSocket senders
-   beside --clients receivers and counts the receivers' bytes in and out)
+  (these three take --transport websocket|websocket-v1|sse|long-poll: miochat's
+   receivers upgrading (plain, or offering miochat.v1), on GET /events or on
+   GET /poll; fanout then has --senders WebSocket senders beside --clients
+   receivers and counts the receivers' bytes in and out)
   handshake    --concurrency 32 --duration 10
   bigmsg       --bytes 1048576 --messages 100 --window 2 [--binary]
   storm-2k     --stuck 2000 --mib 64 --bytes 65536: N clients never read, one sender, one healthy reader

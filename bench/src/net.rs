@@ -426,6 +426,13 @@ impl Net {
                     Kind::Ws => {
                         ws::upgrade_request(&mut c.wbuf, &self.target.host, &self.target.path, &key)
                     }
+                    Kind::WsV1 => ws::upgrade_request_with(
+                        &mut c.wbuf,
+                        &self.target.host,
+                        &self.target.path,
+                        &key,
+                        "Sec-WebSocket-Protocol: miochat.v1\r\n",
+                    ),
                     kind => http_rx::request(&mut c.wbuf, kind, &self.target.host, None),
                 }
             }
@@ -506,7 +513,7 @@ impl Net {
 
     /// Consumes complete frames from `data`; returns how many bytes were used.
     fn process<H: Handler>(&mut self, id: usize, data: &[u8], h: &mut H, now: Instant) -> usize {
-        if self.conns[id].kind != Kind::Ws {
+        if !self.conns[id].kind.is_ws() {
             return self.process_http(id, data, h, now);
         }
         let mut pos = 0;
@@ -522,6 +529,12 @@ impl Net {
             };
             if let Err(e) = ws::check_upgrade_response(&data[..end], &self.conns[id].key) {
                 self.kill(id, Closed::Protocol(e));
+                return data.len();
+            }
+            if self.conns[id].kind == Kind::WsV1
+                && !data[..end].windows(10).any(|w| w == b"miochat.v1")
+            {
+                self.kill(id, Closed::Protocol("miochat.v1 not accepted".into()));
                 return data.len();
             }
             self.conns[id].phase = Phase::Open;
@@ -572,6 +585,10 @@ impl Net {
                     return data.len();
                 }
                 ws::OP_TEXT | ws::OP_BINARY if fin && self.conns[id].frag_op == 0 => {
+                    let payload = match self.conns[id].kind {
+                        Kind::WsV1 => http_rx::chat_payload(payload),
+                        _ => payload,
+                    };
                     h.on_message(id, opcode, payload, now);
                 }
                 ws::OP_TEXT | ws::OP_BINARY if self.conns[id].frag_op == 0 => {
