@@ -84,7 +84,7 @@ bench:
 compare:
 	bash bench/run.sh compare
 
-# Only the transports part of compare (about 7 minutes plus builds).
+# Only the transports part of compare (about 6 minutes plus builds).
 compare-transports:
 	bash bench/run.sh transports
 

@@ -9,19 +9,20 @@
 #                               chart go to bench/results/ (tracked: the record the notes quote);
 #                               then the transports part below
 #   bash bench/run.sh transports  only the transports part of compare: the same room over
-#                               miochat's WebSocket, SSE and long-poll receivers (WebSocket
-#                               senders), REPS times, pinned; bench/results/transports.{jsonl,md,svg}
+#                               miochat's WebSocket (plain, miochat.v1), SSE and long-poll
+#                               receivers (WebSocket senders), REPS times, pinned;
+#                               bench/results/transports.{jsonl,md,svg}
 #
 # Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
 # for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
 # compare: 2400), MIOCHAT_ARGS (extra miochat flags, e.g. "--send-buffer-bytes 32768"), and
 # the per-scenario argument strings FANOUT_ARGS, FANOUT8_ARGS, RATE_ARGS, IDLE_ARGS,
-# HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS;
-# for the transports part TRANSPORTS ("websocket websocket-v1 sse long-poll") and TRANSPORT_SCENARIOS
-# ("fanout fanout-rate idle", with the same argument strings). Every
-# server and generator run is bounded in time; all load goes to 127.0.0.1; storm-*,
-# slow-reader and flood stop at a memory ceiling (server RSS, machine TCP memory).
-# RESULTS_DIR overrides where the files go.
+# HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS; for the
+# transports part TRANSPORTS ("websocket websocket-v1 sse long-poll") and TRANSPORT_SCENARIOS
+# ("fanout fanout-rate idle", run with the same argument strings). Every server and
+# generator run is bounded in time; all load goes to 127.0.0.1; storm-*, slow-reader and
+# flood stop at a memory ceiling (server RSS, machine TCP memory). RESULTS_DIR overrides
+# where the files go.
 set -euo pipefail
 
 MODE=${1:-}
