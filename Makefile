@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run run-tokio run-node peer-tokio peer-node syscalls build debug bench compare compare-transports fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-cluster run-tokio run-node peer-tokio peer-node syscalls build debug bench compare compare-transports fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
@@ -42,6 +42,22 @@ syscalls: peer-tokio peer-node
 	$(CARGO) build --release
 	@command -v strace >/dev/null || { echo "strace is not installed (Debian: apt-get install strace)"; exit 1; }
 	python3 bench/syscalls.py
+# One room on N processes (N=2 by default) sharing one port with
+# --reuse-port, through a Redis started here without persistence
+# (notes/10-redis.md). Ctrl-C stops Redis and every process.
+N ?= 2
+REDIS_PORT ?= 6390
+
+run-cluster:
+	$(CARGO) build --release
+	@command -v redis-server >/dev/null || { echo "run-cluster: needs redis-server (make deps installs it)" >&2; exit 1; }
+	@echo "miochat: Redis on 127.0.0.1:$(REDIS_PORT), $(N) processes on http://$(ADDR)/ (Ctrl-C stops them all)"
+	@redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & pids=$$!; \
+	for i in $$(seq $(N)); do \
+		./target/release/miochat --addr $(ADDR) --reuse-port --redis redis://127.0.0.1:$(REDIS_PORT) & pids="$$pids $$!"; \
+	done; \
+	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	wait
 
 build:
 	$(CARGO) build
@@ -80,9 +96,12 @@ bench:
 # miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
 # three runs, ratios and an SVG chart in bench/results/ (installs the peers): the
 # tracked record that notes/benchmarks.md quotes. Then the transports table: the
-# same room over miochat's WebSocket, SSE and long-poll (bench/results/transports.md).
+# same room over miochat's WebSocket, SSE and long-poll (bench/results/transports.md);
+# then the cluster row: fan-out on 1, 2 and 4 processes through one Redis
+# (bench/cluster.sh, results in bench/results/cluster.md).
 compare:
 	bash bench/run.sh compare
+	bash bench/cluster.sh
 
 # Only the transports part of compare (about 6 minutes plus builds).
 compare-transports:

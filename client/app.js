@@ -230,10 +230,15 @@
     const link = { url, open: false, key: null, stop: () => source.close() };
     link.send = (text) => post(link, text);
     link.close = (code, reason) => endLink(link, code, reason);
-    source.onopen = () => { link.open = true; link.onopen?.(); };
+    // Open once the welcome is here, not when the response starts: a POST
+    // needs the key the welcome carries.
     source.onmessage = (ev) => {
       const msg = parseObject(ev.data);
-      if (msg && msg.type === 'welcome') link.key = msg.client;
+      if (msg && msg.type === 'welcome' && !link.open) {
+        link.key = msg.client;
+        link.open = true;
+        link.onopen?.();
+      }
       link.onmessage?.(msg, ev.data);
     };
     source.onerror = () => endLink(link, 1006, 'the event stream ended');

@@ -13,6 +13,8 @@
 //! - [`check_requests`]: a byte of settings, then any bytes as a client's
 //!   HTTP/1.1 requests (bodies, keep-alive, pipelining) through a `Session`,
 //!   read at once and in pieces.
+//! - [`check_resp`]: any bytes as what a Redis server sends, through
+//!   `resp::decode` at once and in pieces, with small limits.
 
 use miochat::config::Config;
 use miochat::error::ProtocolError;
@@ -20,6 +22,7 @@ use miochat::frame::{MAX_CONTROL_PAYLOAD, Opcode};
 use miochat::handshake::{Request, accept_key, check_upgrade, find_head_end};
 use miochat::http::{Answer, Status, answer};
 use miochat::message::{Decoded, MessageReader};
+use miochat::resp::{self, Limits, Reply};
 use miochat::session::{ConnState, Event, HttpRequest, MAX_HEAD_BYTES, Session};
 
 /// The token the fuzzed server demands (`--token`).
@@ -487,15 +490,18 @@ pub fn parse_server_frame(bytes: &[u8]) -> (bool, u8, bool, &[u8]) {
 // ---- requests: HTTP/1.1 bodies, keep-alive and pipelining in a session ----
 
 /// Statuses the session itself may refuse a request with: a head it cannot
-/// frame (400, 411), a body too large (413), a head too large (431).
-const SESSION_REFUSALS: [u16; 4] = [400, 411, 413, 431];
+/// frame (400, 411), a body too large (413), a head too large (431), a
+/// body on a route that takes none (400), or from a sender the route would
+/// refuse (401, 403: checked before the body is read).
+const SESSION_REFUSALS: [u16; 6] = [400, 401, 403, 411, 413, 431];
 
 /// The first byte picks the read sizes (1 to 256 bytes, cycling through
 /// the next few bytes); the rest is what a client sends on one connection.
 /// Fed to a `Session` in those pieces, and all at once, the requests that
 /// come out must be the same, each a whole head with exactly the body its
 /// framing announces; every answer goes out in order; a refusal ends the
-/// connection; nothing but a refusal is ever written by the session itself.
+/// connection; nothing but a refusal (or a `100 Continue`) is ever written
+/// by the session itself.
 pub fn check_requests(data: &[u8]) {
     let Some((&split, input)) = data.split_first() else {
         return;
@@ -570,6 +576,10 @@ fn check_framed(request: &HttpRequest) {
 /// The session's output is our answers in order, then at most one
 /// refusal of its own; returns the refusal's status.
 fn check_output(output: &[u8], answers: &[u8]) -> Option<u16> {
+    // A `100 Continue` may come before a body (`Expect: 100-continue`,
+    // when the body had not arrived with the head): not an answer.
+    let text = String::from_utf8_lossy(output).replace("HTTP/1.1 100 Continue\r\n\r\n", "");
+    let output = text.as_bytes();
     assert!(output.starts_with(answers), "answers out of order or lost");
     let rest = &output[answers.len()..];
     if rest.is_empty() {
@@ -582,4 +592,77 @@ fn check_output(output: &[u8], answers: &[u8]) -> Option<u16> {
         "the session refused with {status}"
     );
     Some(status)
+}
+// ---- RESP ----
+
+/// Small limits, so the fuzzer reaches them with short inputs (up to 1 KiB).
+pub const RESP_LIMITS: Limits = Limits {
+    max_bulk: 64,
+    max_elements: 32,
+    max_depth: 4,
+    max_reply: 512,
+};
+
+/// Any bytes as a Redis server's replies: decoding them one after another
+/// never panics, never claims more bytes than it was given, answers the
+/// same fed in pieces as whole, and a decoded reply encodes back to bytes
+/// that decode to it again.
+pub fn check_resp(data: &[u8]) {
+    let whole = resp_replies(data, data.len().max(1));
+    let piece = 1 + data.first().map_or(0, |b| usize::from(b % 7));
+    assert_eq!(resp_replies(data, piece), whole, "pieces of {piece}");
+    for reply in whole.0.iter() {
+        let mut bytes = Vec::new();
+        encode_reply(&mut bytes, reply);
+        let again = resp::decode(&bytes, &Limits::default()).expect("own encoding");
+        assert_eq!(again, Some((reply.clone(), bytes.len())));
+    }
+}
+
+/// The replies in `data` as a client reading `piece` bytes at a time sees
+/// them, and the error that stopped it, if one did.
+fn resp_replies(data: &[u8], piece: usize) -> (Vec<Reply>, Option<resp::RespError>) {
+    let (mut replies, mut buf, mut fed) = (Vec::new(), Vec::new(), 0);
+    while fed < data.len() || !buf.is_empty() {
+        let more = piece.min(data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + more]);
+        fed += more;
+        match resp::decode(&buf, &RESP_LIMITS) {
+            Ok(Some((reply, used))) => {
+                assert!(
+                    used > 0 && used <= buf.len(),
+                    "used {used} of {}",
+                    buf.len()
+                );
+                // Every reply, bulk payloads included, ends in CRLF (RESP2).
+                assert!(buf[..used].ends_with(b"\r\n"), "a reply not ended by CRLF");
+                replies.push(reply);
+                buf.drain(..used);
+            }
+            Ok(None) if fed == data.len() => break,
+            Ok(None) => {}
+            Err(error) => return (replies, Some(error)),
+        }
+    }
+    (replies, None)
+}
+
+/// A reply in its RESP2 form (what a Redis server would send).
+fn encode_reply(out: &mut Vec<u8>, reply: &Reply) {
+    match reply {
+        Reply::Simple(s) => out.extend_from_slice(format!("+{s}\r\n").as_bytes()),
+        Reply::Error(s) => out.extend_from_slice(format!("-{s}\r\n").as_bytes()),
+        Reply::Integer(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
+        Reply::Bulk(None) => out.extend_from_slice(b"$-1\r\n"),
+        Reply::Bulk(Some(b)) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Array(None) => out.extend_from_slice(b"*-1\r\n"),
+        Reply::Array(Some(items)) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            items.iter().for_each(|item| encode_reply(out, item));
+        }
+    }
 }

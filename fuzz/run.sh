@@ -27,13 +27,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(handshake decoder requests)
+[ ${#targets[@]} -gt 0 ] || targets=(handshake decoder requests resp)
 # Longest inputs worth trying: a head is refused past 8 KiB; a few frames
 # with their read sizes fit easily in 4 KiB; a few pipelined requests with
-# bodies (the fuzzed limit is 4 KiB) in 12 KiB.
-declare -A max_len=([handshake]=9000 [decoder]=4096 [requests]=12000)
+# bodies (the fuzzed limit is 4 KiB) in 12 KiB; RESP's limits are small in
+# the check (fuzz/checks.rs RESP_LIMITS), so 1 KiB reaches all of them.
+declare -A max_len=([handshake]=9000 [decoder]=4096 [requests]=12000 [resp]=1024)
 for target in "${targets[@]}"; do
-    [ -n "${max_len[$target]:-}" ] || { echo "fuzz: no target '$target' (handshake, decoder, requests)" >&2; exit 2; }
+    [ -n "${max_len[$target]:-}" ] || { echo "fuzz: no target '$target' (handshake, decoder, requests, resp)" >&2; exit 2; }
 done
 
 cargo fuzz build

@@ -239,7 +239,7 @@ def report(title, **kv):
 
 def get_status(server):
     s = socket.create_connection(server.addr, timeout=5)
-    s.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    s.sendall(f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: close\r\n\r\n".encode())
     data = b""
     while True:
         d = s.recv(65536)

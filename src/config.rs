@@ -62,6 +62,12 @@ pub struct Config {
     pub token: Option<String>,
     /// `--allow-origin` (repeatable): origins accepted besides the server's own; `*` accepts all.
     pub allowed_origins: Vec<String>,
+    /// `--reuse-port`: set `SO_REUSEPORT` on the listener, so several
+    /// processes on one machine share its port (the kernel spreads connections).
+    pub reuse_port: bool,
+    /// `--redis redis://HOST:PORT[/DB]`: share one room with every process
+    /// on that Redis (notes/10-redis.md); `None`: this process is the room.
+    pub redis: Option<crate::cluster::RedisUrl>,
 }
 
 impl Default for Config {
@@ -85,6 +91,8 @@ impl Default for Config {
             poll_timeout: Duration::from_secs(25),
             token: None,
             allowed_origins: Vec::new(),
+            reuse_port: false,
+            redis: None,
         }
     }
 }
@@ -99,14 +107,25 @@ pub enum CliExit {
 }
 
 pub fn usage() -> String {
-    let d = Config::default();
     format!(
-        "miochat {version}: a WebSocket chat server on a single mio poll loop
+        "miochat {}: a WebSocket chat server on a single mio poll loop
 
 Usage: miochat [FLAGS]
 
 Flags:
-  --addr ADDR                  listen address [default: {addr}]
+{}
+
+Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness event).",
+        env!("CARGO_PKG_VERSION"),
+        flags_help()
+    )
+}
+
+/// One line per flag, with its default.
+fn flags_help() -> String {
+    let d = Config::default();
+    format!(
+        "  --addr ADDR                  listen address [default: {addr}]
   --max-message-bytes N        largest message accepted; larger ones get close 1009 [default: {msg}]
   --max-buffered-bytes N       a client's own unsent output (pongs, echoes) before it is no longer read [default: {buf}]
   --send-buffer-bytes N        each connection's kernel send buffer (SO_SNDBUF) [default: {sndbuf}]
@@ -124,11 +143,10 @@ Flags:
   --poll-timeout-ms MS         a long poll (GET /poll) with nothing to say is answered empty after this [default: {poll}]
   --token SECRET               require this token on every upgrade, /events, /poll and /send (also MIOCHAT_TOKEN) [default: none]
   --allow-origin ORIGIN        accept upgrades from this Origin too; repeatable; '*' allows all [default: same origin]
+  --reuse-port                 share the port with other processes (SO_REUSEPORT) [default: off]
+  --redis URL                  redis://HOST:PORT[/DB]: one room for every process on that Redis [default: none]
   --help                       print this help
-  --version                    print the version
-
-Logging: RUST_LOG=info (default), debug (messages) or trace (every readiness event).",
-        version = env!("CARGO_PKG_VERSION"),
+  --version                    print the version",
         addr = d.addr,
         msg = d.max_message_bytes,
         buf = d.max_buffered_bytes,
@@ -168,6 +186,11 @@ impl Config {
                         env!("CARGO_PKG_VERSION")
                     )));
                 }
+                // The one flag without a value.
+                "--reuse-port" => {
+                    config.reuse_port = true;
+                    continue;
+                }
                 _ => {}
             }
             let Some(value) = args.next() else {
@@ -204,6 +227,7 @@ impl Config {
             "--token" if value.is_empty() => return Err(bad("--token must not be empty".into())),
             "--token" => self.token = Some(value),
             "--allow-origin" => self.allowed_origins.push(value),
+            "--redis" => self.redis = Some(crate::cluster::RedisUrl::parse(&value).map_err(bad)?),
             _ => return Err(bad(format!("unknown flag {flag}; see --help"))),
         }
         Ok(())
@@ -290,6 +314,9 @@ mod tests {
             "https://a.example",
             "--allow-origin",
             "*",
+            "--reuse-port",
+            "--redis",
+            "redis://127.0.0.1:6390/2",
         ])
         .unwrap();
         assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -311,6 +338,12 @@ mod tests {
         assert_eq!(config.close_timeout, Duration::from_millis(400));
         assert_eq!(config.token.as_deref(), Some("t"));
         assert_eq!(config.allowed_origins, ["https://a.example", "*"]);
+        assert!(config.reuse_port);
+        let redis = config.redis.unwrap();
+        assert_eq!(
+            (redis.host.as_str(), redis.port, redis.db),
+            ("127.0.0.1", 6390, 2)
+        );
     }
 
     #[test]
@@ -328,6 +361,11 @@ mod tests {
             &["--max-connections"],
             &["--token", ""],
             &["--send-buffer-bytes", "100"],
+            &["--redis", "127.0.0.1:6379"],
+            &["--redis", "redis://:6379"],
+            &["--redis", "redis://h:0"],
+            &["--redis", "redis://h:6379/x"],
+            &["--redis"],
         ] {
             assert!(matches!(args(bad), Err(CliExit::Usage(_))), "{bad:?}");
         }
@@ -355,6 +393,8 @@ mod tests {
             "--close-timeout-ms",
             "--token",
             "--allow-origin",
+            "--reuse-port",
+            "--redis",
             "--version",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");

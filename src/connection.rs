@@ -113,6 +113,8 @@ pub struct Connection {
     pub counted_as: Option<ConnState>,
     /// Counted among the connections still handshaking (`--max-handshakes`).
     pub counted_handshaking: bool,
+    /// On the server's queue of connections awaiting a request (oldest first).
+    pub in_handshake_queue: bool,
     /// What it adds to the unfinished bytes all connections hold (`--max-input-bytes`).
     pub unfinished_counted: usize,
     /// What it adds to the unwritten output all connections hold (`--max-output-bytes`).
@@ -139,6 +141,7 @@ impl Connection {
             in_read_backlog: false,
             counted_as: None,
             counted_handshaking: false,
+            in_handshake_queue: false,
             unfinished_counted: 0,
             output_counted: 0,
         }

@@ -97,9 +97,12 @@ impl Reader {
             (Format::Plain, true) => Some(&[]),
             (Format::Plain, false) => Some(&entry.plain),
             (Format::V1, true) => Some(&entry.ack),
+            // A placeholder for ids the room's stream lost (`append_placeholder`).
+            (Format::V1, false) if entry.plain.is_empty() => Some(&entry.v1),
             (Format::V1, false) if entry.v1.is_empty() => None,
             (Format::V1, false) => Some(&entry.v1),
             (Format::Sse, true) => Some(&entry.ack),
+            (Format::Sse, false) if entry.plain.is_empty() => Some(&entry.sse),
             (Format::Sse, false) if entry.sse.is_empty() => None,
             (Format::Sse, false) => Some(&entry.sse),
         }
@@ -169,6 +172,18 @@ impl History {
     pub fn get(&self, id: u64) -> Option<&Entry> {
         let index = id.checked_sub(self.first_id())?;
         self.entries.get(usize::try_from(index).ok()?)
+    }
+
+    /// With `--redis`, the room's epoch and ids are Redis's: this takes its
+    /// epoch and, while the log is empty (no message was ever stored here),
+    /// moves the next id to the room's. Returns the old next id if it
+    /// moved: the loop moves every reader waiting there to the new one.
+    pub fn adopt(&mut self, epoch: String, next_id: u64) -> Option<u64> {
+        self.epoch = epoch;
+        if !self.entries.is_empty() || next_id <= self.next_id {
+            return None;
+        }
+        Some(std::mem::replace(&mut self.next_id, next_id))
     }
 
     // ---- readers ----
@@ -258,6 +273,42 @@ impl History {
         id
     }
 
+    /// With `--redis`: an entry for an id the room's stream no longer holds
+    /// (src/server/redis.rs `stream_gap`). It has no plain frame, so no one
+    /// writes anything for it, except `miochat.v1` readers when `v1` is
+    /// given (a `reset`, on the last one of a gap).
+    pub fn append_placeholder(&mut self, reset: Option<&str>, now: Instant) -> u64 {
+        let id = self.append(usize::MAX, "".into(), [Vec::new(), Vec::new()], now);
+        if let (Some(entry), Some(reset)) = (self.entry_mut(id), reset) {
+            // The same `reset` for both readers with ids: a frame, an event.
+            entry.v1 = Message::new(Opcode::Text, reset.as_bytes()).frame;
+            entry.sse = crate::sse::event(Some(id), reset);
+            self.bytes += entry.v1.len() + entry.sse.len();
+        }
+        id
+    }
+
+    /// The `miochat.v1` object of entry `id` as JSON text: what a long poll
+    /// answers with. It is the payload of the entry's v1 frame, made once
+    /// (as for a v1 reader, `prepare`) and kept, so a thousand polls format
+    /// a message once, not a thousand times. Empty for a placeholder that
+    /// says nothing.
+    pub fn v1_object(&mut self, id: u64, now: Instant) -> Option<&[u8]> {
+        let entry = self.entry_mut(id)?;
+        if entry.v1.is_empty() && !entry.plain.is_empty() {
+            let size = make_form(entry, Format::V1);
+            self.bytes += size;
+            if self.bytes > self.max_bytes {
+                self.full_since.get_or_insert(now);
+            }
+        }
+        let entry = self.get(id)?;
+        match entry.v1.is_empty() {
+            true => Some(&[]),
+            false => Some(server_frame_payload(&entry.v1)),
+        }
+    }
+
     /// Makes the `miochat.v1` form of the next `count` entries this reader
     /// will write, where it is not made yet.
     ///
@@ -279,7 +330,11 @@ impl History {
             && (!made_one || self.bytes <= self.max_bytes)
             && let Some(entry) = self.entry_mut(id)
         {
-            if entry.sender != reader.token && reader.frame(entry).is_none() {
+            // A placeholder (no plain frame) has no form to make.
+            if entry.sender != reader.token
+                && reader.frame(entry).is_none()
+                && !entry.plain.is_empty()
+            {
                 let size = make_form(entry, reader.format);
                 self.bytes += size;
                 made_one = true;

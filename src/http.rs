@@ -63,12 +63,18 @@ pub struct Status {
     /// Messages and bytes the shared log holds.
     pub history_messages: usize,
     pub history_bytes: usize,
+    /// With `--redis`: "ready", "busy" or "down" (`None`: no backend).
+    pub backend: Option<&'static str>,
 }
 
 impl Status {
     fn json(&self) -> String {
+        let redis = match self.backend {
+            Some(state) => format!(", \"redis\": \"{state}\""),
+            None => String::new(),
+        };
         format!(
-            "{{\"connections\": {}, \"sse\": {}, \"long_poll\": {}, \"last_id\": {}, \"history\": {{\"messages\": {}, \"bytes\": {}}}}}\n",
+            "{{\"connections\": {}, \"sse\": {}, \"long_poll\": {}, \"last_id\": {}, \"history\": {{\"messages\": {}, \"bytes\": {}}}{redis}}}\n",
             self.connections,
             self.sse,
             self.long_poll,
@@ -138,6 +144,28 @@ fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> A
             })),
         },
     }
+}
+
+/// What a request with a body must pass before its body is read: only
+/// `POST /send` takes one (an upgrade's would be read as frames: RFC 9110
+/// §9.3.1 gives a GET body no meaning), and its sender must pass the
+/// upgrade's policy first (Host, Origin, token), so a client the route will
+/// refuse cannot make the server hold its body.
+pub fn check_before_body(request: &Request, config: &Config) -> Result<(), Refusal> {
+    if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
+        return Err(Refusal {
+            status: 400,
+            reason: "an upgrade request must not have a body",
+        });
+    }
+    if (request.method, request.path) != ("POST", "/send") {
+        return Err(Refusal {
+            status: 400,
+            reason: "only POST /send takes a body",
+        });
+    }
+    let host = crate::handshake::check_host(request)?;
+    crate::handshake::check_policy(request, host, config)
 }
 
 /// 405, with the methods the path takes (RFC 9110 §15.5.6: `Allow` is required).
@@ -227,6 +255,7 @@ fn with_head(
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -258,6 +287,7 @@ mod tests {
                 last_id: 12,
                 history_messages: 5,
                 history_bytes: 300,
+                backend: None,
             },
         )
     }
@@ -284,6 +314,20 @@ mod tests {
         assert!(status.ends_with(
             "\r\n\r\n{\"connections\": 3, \"sse\": 1, \"long_poll\": 2, \"last_id\": 12, \"history\": {\"messages\": 5, \"bytes\": 300}}\n"
         ));
+    }
+
+    #[test]
+    fn status_names_the_redis_backend_state_only_when_there_is_one() {
+        let status = Status {
+            backend: Some("down"),
+            ..Status::default()
+        };
+        assert!(
+            status
+                .json()
+                .ends_with("\"bytes\": 0}, \"redis\": \"down\"}\n")
+        );
+        assert!(!Status::default().json().contains("redis"));
     }
 
     #[test]

@@ -15,10 +15,13 @@
 //! - `utf8.rs`: checking text that arrives in pieces;
 //! - `timer.rs`: the timing wheel behind heartbeats and timeouts;
 //! - `limits.rs`: what happens when descriptors or slots run out;
+//! - `resp.rs` and `cluster.rs`: the Redis protocol (RESP2), and one room
+//!   across processes through a Redis Stream (`--redis`);
 //! - `error.rs`: the protocol rules a peer can break, and their close codes;
 //! - `config.rs`: the command line.
 
 pub mod client_key;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod http_chat;
 pub mod limits;
 pub mod long_poll;
 pub mod message;
+pub mod resp;
 pub mod server;
 pub mod session;
 pub mod sse;

@@ -38,7 +38,10 @@ use signal_hook_mio::v1_0::Signals;
 mod bookkeeping;
 mod flow;
 mod incoming;
+mod listener;
 mod outgoing;
+mod redis;
+mod replay;
 mod timeouts;
 mod transports;
 
@@ -88,13 +91,15 @@ pub struct Server {
     spare: SpareDescriptor,
     /// Whether shutdown has begun (a signal came).
     shutting_down: bool,
+    /// `--redis`: the room's backend and its two sockets (server/redis.rs).
+    cluster: Option<redis::Cluster>,
 }
 
 impl Server {
     /// Binds the listener and the signal pipe; nothing is accepted until `run`.
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
+        let mut listener = listener::bind_listener(config.addr, config.reuse_port)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         // signal-hook-mio installs a handler that writes a byte to a pipe (the
@@ -102,6 +107,7 @@ impl Server {
         // pipe's read end is registered like any socket.
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         let history = History::new(new_epoch(), config.history_bytes, config.history_messages);
+        let cluster = redis::Cluster::new(&config, new_epoch(), Instant::now())?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         Ok(Server {
@@ -118,6 +124,7 @@ impl Server {
             read_scratch: vec![0; READ_CHUNK],
             spare: SpareDescriptor::reserve(),
             shutting_down: false,
+            cluster,
         })
     }
 
@@ -170,6 +177,8 @@ impl Server {
         self.retire_closed(now);
         self.resume_paused_senders(now);
         self.resume_output_waiters(now);
+        // With --redis: reconnect, read the stream, write what was queued.
+        self.tend_redis(now);
         Ok(())
     }
 
@@ -180,10 +189,10 @@ impl Server {
             return Some(Duration::ZERO);
         }
         let timer = self.books.timers.next_timeout(now);
-        match (timer, self.stall_timeout(now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [timer, self.stall_timeout(now), self.redis_timeout(now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Step 3: each event goes to its handler. `events` is moved out so
@@ -200,6 +209,9 @@ impl Server {
             match event.token() {
                 LISTENER => self.accept_new_clients(now),
                 SIGNALS => self.on_signal(now),
+                redis::REDIS_COMMANDS | redis::REDIS_STREAM => {
+                    self.on_redis_event(event.token(), now)
+                }
                 token => {
                     // Errors and hang-ups surface as a failed read or write.
                     let read_closed = event.is_read_closed() || event.is_error();
@@ -275,10 +287,7 @@ impl Server {
             return;
         }
         debug!("{token:?} accepted {peer}");
-        let mut conn = Connection::new(token, socket, peer, now);
-        conn.counted_handshaking = true;
-        self.books.handshaking += 1;
-        self.books.handshakes.push_back(token);
+        let conn = Connection::new(token, socket, peer, now);
         self.connections.insert(token, conn);
         self.follow_up(token, now);
     }
@@ -287,13 +296,11 @@ impl Server {
     /// on, so the queue holds at most those accepted since the oldest
     /// still handshaking (bounded by the accept rate × the handshake timeout).
     fn forget_finished_handshakes(&mut self) {
-        while let Some(token) = self.books.handshakes.front() {
-            let handshaking = self
-                .connections
-                .get(token)
-                .is_some_and(|c| c.session.state() == crate::session::ConnState::Handshaking);
-            if handshaking {
-                return;
+        while let Some(&token) = self.books.handshakes.front() {
+            match self.connections.get_mut(&token) {
+                Some(conn) if conn.session.reads_requests() => return,
+                Some(conn) => conn.in_handshake_queue = false,
+                None => {}
             }
             self.books.handshakes.pop_front();
         }
@@ -308,7 +315,8 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
-            if conn.session.state() == crate::session::ConnState::Handshaking {
+            conn.in_handshake_queue = false;
+            if conn.session.reads_requests() {
                 info!(
                     "{} cut: {} connections still handshaking, the oldest makes room",
                     conn.peer, self.config.max_handshakes

@@ -244,6 +244,20 @@ impl Session {
         !(self.state == ConnState::Held && self.read_buf.len() >= MAX_HEAD_BYTES)
     }
 
+    /// How many bytes the loop may read now. While a head is awaited, or
+    /// behind a held poll, only what fills a head's worth (one byte more
+    /// while reading a head: that byte is what says it is too large), so
+    /// what waits there is bounded per connection by `MAX_HEAD_BYTES` and
+    /// needs no share of `--max-input-bytes`. A body or frames: any.
+    pub fn read_room(&self) -> usize {
+        let held = self.read_buf.len();
+        match self.state {
+            ConnState::Handshaking => (MAX_HEAD_BYTES + 1).saturating_sub(held),
+            ConnState::Held => MAX_HEAD_BYTES.saturating_sub(held),
+            _ => usize::MAX,
+        }
+    }
+
     /// The peer closed its side (a read returned 0).
     pub fn receive_fin(&mut self, now: Instant) {
         self.peer_finished = true;
@@ -277,41 +291,20 @@ impl Session {
     }
 
     /// The next request: one handed back by the loop, or a head from the
-    /// read buffer, with its body if one follows.
-    ///
-    /// The head is parsed here for its framing only (`framing.rs`), and
-    /// again by the loop to route it: parsing a head costs microseconds, and
-    /// keeping the session ignorant of routes keeps it about bytes. A head
+    /// read buffer, with its body if one follows (`frame_request`). A head
     /// that does not parse is handed on as it is, for the loop to refuse.
     fn take_request(&mut self, config: &Config, now: Instant) -> Option<HttpRequest> {
         if let Some(request) = self.deferred.take() {
             return Some(*request);
         }
         let head = self.take_request_head(now)?;
-        self.keep_alive = false;
-        let framing = Request::parse(&head).ok().map(|r| crate::framing::of(&r));
-        let mut expect_continue = false;
-        let body_len = match framing {
-            None => 0,
-            Some(Err(refusal)) => return self.refuse_request(refusal, &head, now),
-            Some(Ok(framing)) if framing.body_len > config.max_message_bytes => {
-                // RFC 9110 §15.5.14: refused before a byte of the body is kept.
-                let reason = "request body over --max-message-bytes";
-                return self.refuse_request(
-                    Refusal {
-                        status: 413,
-                        reason,
-                    },
-                    &head,
-                    now,
-                );
-            }
-            Some(Ok(framing)) => {
-                self.keep_alive = framing.keep_alive;
-                expect_continue = framing.expect_continue;
-                framing.body_len
-            }
+        let framing = match frame_request(&head, config) {
+            Ok(framing) => framing,
+            Err(refusal) => return self.refuse_request(refusal, &head, now),
         };
+        self.keep_alive = framing.is_some_and(|f| f.keep_alive);
+        let (body_len, expect_continue) =
+            framing.map_or((0, false), |f| (f.body_len, f.expect_continue));
         if body_len == 0 {
             return Some(HttpRequest {
                 head,
@@ -457,9 +450,11 @@ impl Session {
     /// Counted as received, not as reserved: a frame header alone announces
     /// a size, but holds nothing until its payload comes.
     ///
-    /// Before (or instead of) an upgrade, every byte of a request not yet
-    /// answered counts: a head or body arriving, or requests pipelined
-    /// behind a held long poll.
+    /// Before (or instead of) an upgrade, a request body arriving counts
+    /// (it may be up to `--max-message-bytes`), with its head. A head alone,
+    /// or requests pipelined behind a held long poll, do not: they are
+    /// bounded per connection by `read_room`, and counting them would let
+    /// idle or held connections pin the budget every other client shares.
     pub fn unfinished_bytes(&self) -> usize {
         if self.reads_http() {
             let head = self.pending.as_ref().map_or(0, |p| p.head.len());
@@ -486,12 +481,9 @@ impl Session {
         matches!(self.state, ConnState::Handshaking | ConnState::ReadingBody)
     }
 
-    /// The states in which input is HTTP requests.
+    /// The state in which HTTP input counts in `--max-input-bytes`: a body.
     fn reads_http(&self) -> bool {
-        matches!(
-            self.state,
-            ConnState::Handshaking | ConnState::ReadingBody | ConnState::Held
-        )
+        self.state == ConnState::ReadingBody
     }
 
     /// Whether chat messages from the shared log are written to this peer:
@@ -899,4 +891,32 @@ impl Session {
         self.refuse_request(Refusal { status, reason }, &head, now);
         ConnState::Lingering
     }
+}
+
+/// How the request with this head is framed (`framing.rs`), checked
+/// before a byte of its body is kept: not over `--max-message-bytes`
+/// (RFC 9110 §15.5.14: 413), and sent by a client the route would accept
+/// (`http::check_before_body`: a client without the token must not make
+/// the server hold its body). `None`: the head does not parse, and the
+/// loop will refuse it.
+///
+/// The head is parsed here for its framing only, and again by the loop to
+/// route it: parsing a head costs microseconds, and keeping the session
+/// ignorant of routes keeps it about bytes.
+fn frame_request(head: &[u8], config: &Config) -> Result<Option<crate::framing::Framing>, Refusal> {
+    let Ok(request) = Request::parse(head) else {
+        return Ok(None);
+    };
+    let framing = crate::framing::of(&request)?;
+    if framing.body_len > config.max_message_bytes {
+        let reason = "request body over --max-message-bytes";
+        return Err(Refusal {
+            status: 413,
+            reason,
+        });
+    }
+    if framing.body_len > 0 {
+        crate::http::check_before_body(&request, config)?;
+    }
+    Ok(Some(framing))
 }

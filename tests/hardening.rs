@@ -337,3 +337,51 @@ fn pipelined_answers_nobody_reads_are_bounded_for_the_server_not_per_client() {
         "RSS grew {grown_kib} KiB with a 2 MiB budget"
     );
 }
+
+/// A body that never finishes is a slow loris too: connections waiting for
+/// a request's body count in `--max-handshakes` like those waiting for its
+/// head, so the oldest is cut (a whole 408) and a real client gets a slot,
+/// however many slow bodies arrive.
+#[test]
+fn slow_bodies_count_as_half_open_and_cannot_keep_a_real_client_out() {
+    let server = ServerProcess::start(&[
+        "--max-handshakes",
+        "20",
+        "--max-connections",
+        "50",
+        "--close-timeout-ms",
+        "200",
+    ]);
+    let mut slow = Vec::new();
+    for n in 1..=60 {
+        let Ok(mut stream) = TcpStream::connect(server.addr) else {
+            continue;
+        };
+        let head = b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx";
+        if stream.write_all(head).is_ok() {
+            slow.push(stream);
+        }
+        // Each is reading its body before the next comes (the log says so
+        // at debug), so what is counted is bodies, not heads not yet read.
+        let reading = |log: String| log.matches("=> ReadingBody").count();
+        assert!(wait_until(DEADLINE, || reading(server.log()) >= n.min(50)));
+    }
+    server.wait_for_log("connections still handshaking, the oldest makes room");
+    // Cut ones linger out in `--close-timeout-ms`; then a real client is in.
+    assert!(wait_until(DEADLINE, || {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream
+            .write_all(upgrade_request("/chat").as_bytes())
+            .unwrap();
+        let head = read_response(&mut stream, true);
+        head.starts_with(b"HTTP/1.1 101 ")
+    }));
+    let mut first = slow.swap_remove(0);
+    first.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut answer = Vec::new();
+    let _ = first.read_to_end(&mut answer);
+    // Cut before its body was read, or while it was being read.
+    let (_, body) = assert_whole_response(&answer, "HTTP/1.1 408 Request Timeout");
+    assert!(body.ends_with("not completed in time\n"), "{body:?}");
+}

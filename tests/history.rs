@@ -22,33 +22,6 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An upgrade request for `/chat{query}` offering `miochat.v1`.
-fn v1_request(query: &str) -> String {
-    upgrade_request(&format!("/chat{query}"))
-        .replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: miochat.v1\r\n\r\n")
-}
-
-/// A `miochat.v1` client and its welcome.
-fn join_v1(server: &ServerProcess, query: &str) -> (RawClient, Value) {
-    let mut client = RawClient::connect_with(server.addr, &v1_request(query), &[]);
-    assert!(
-        client
-            .head
-            .contains("\r\nSec-WebSocket-Protocol: miochat.v1\r\n"),
-        "{}",
-        client.head
-    );
-    let welcome = next_json(&mut client);
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    (client, welcome)
-}
-
-/// The next frame, which must be a text frame holding one JSON object.
-fn next_json(client: &mut RawClient) -> Value {
-    let text = client.read_text();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
-}
-
 fn join_plain(server: &ServerProcess) -> RawClient {
     let mut client = RawClient::connect(server.addr, "/chat");
     client.skip_welcome();
@@ -71,7 +44,7 @@ fn a_plain_client_gets_the_old_welcome_and_raw_frames_byte_for_byte() {
     let welcome = plain.read_bytes(2 + text.len());
     assert_eq!(welcome[..2], [0x81, text.len() as u8]);
     assert_eq!(&welcome[2..], text);
-    let (mut v1, _) = join_v1(&server, "");
+    let (mut v1, _) = join_v1(server.addr, "");
     v1.send(&client_frame(true, BINARY, &[0, 1, 2, 255]));
     assert_eq!(plain.read_bytes(6), [0x82, 0x04, 0, 1, 2, 255]);
 }
@@ -81,14 +54,14 @@ fn a_plain_client_gets_the_old_welcome_and_raw_frames_byte_for_byte() {
 #[test]
 fn a_v1_client_gets_ids_names_acks_and_base64_for_binary() {
     let server = ServerProcess::start(&[]);
-    let (mut ann, welcome) = join_v1(&server, "?name=ann");
+    let (mut ann, welcome) = join_v1(server.addr, "?name=ann");
     assert_eq!(welcome["message"], "connected to chat");
     assert_eq!(welcome["last_id"], 0);
     assert_eq!(welcome["name"], "ann");
     let epoch = welcome["epoch"].as_str().unwrap();
     assert!(epoch.len() >= 8, "epoch {epoch:?}");
     let mut plain = join_plain(&server);
-    let (mut guest, guest_welcome) = join_v1(&server, "");
+    let (mut guest, guest_welcome) = join_v1(server.addr, "");
     let guest_name = guest_welcome["name"].as_str().unwrap().to_owned();
     assert!(guest_name.starts_with("guest-"), "{guest_name}");
     ann.send_text("hé \"quoted\"\n");
@@ -176,7 +149,7 @@ fn say_lines(b: &mut RawClient, witness: &mut RawClient, from: usize, count: usi
 #[test]
 fn a_client_that_resumes_gets_exactly_what_it_missed_in_order_then_live() {
     let server = ServerProcess::start(&[]);
-    let (mut a, welcome) = join_v1(&server, "?name=ann");
+    let (mut a, welcome) = join_v1(server.addr, "?name=ann");
     let epoch = welcome["epoch"].as_str().unwrap().to_owned();
     let mut b = join_plain(&server);
     let mut witness = join_plain(&server);
@@ -194,7 +167,10 @@ fn a_client_that_resumes_gets_exactly_what_it_missed_in_order_then_live() {
     drop(a);
     server.wait_for_status(2);
     say_lines(&mut b, &mut witness, 3, 10);
-    let (mut a, welcome) = join_v1(&server, &format!("?name=ann&since={last}&epoch={epoch}"));
+    let (mut a, welcome) = join_v1(
+        server.addr,
+        &format!("?name=ann&since={last}&epoch={epoch}"),
+    );
     assert_eq!(welcome["last_id"], 14);
     let replayed: Vec<Value> = (0..11).map(|_| next_json(&mut a)).collect();
     assert_eq!(replayed[0]["text"], "ann was here");
@@ -215,7 +191,7 @@ fn a_client_that_resumes_gets_exactly_what_it_missed_in_order_then_live() {
 #[test]
 fn a_resume_the_log_cannot_serve_gets_one_reset_then_live() {
     let server = ServerProcess::start(&["--history-messages", "4"]);
-    let (_, welcome) = join_v1(&server, "");
+    let (_, welcome) = join_v1(server.addr, "");
     let epoch = welcome["epoch"].as_str().unwrap().to_owned();
     let mut b = join_plain(&server);
     let mut witness = join_plain(&server);
@@ -227,7 +203,7 @@ fn a_resume_the_log_cannot_serve_gets_one_reset_then_live() {
         "?since=99".to_owned(),
     ] {
         let last_id = server.status_field("last_id");
-        let (mut a, _) = join_v1(&server, &query);
+        let (mut a, _) = join_v1(server.addr, &query);
         let reset = next_json(&mut a);
         assert_eq!(
             reset.to_string(),
@@ -244,11 +220,11 @@ fn a_resume_the_log_cannot_serve_gets_one_reset_then_live() {
     }
     // The newest id (no epoch named: this one): nothing to replay, no reset.
     let last = server.status_field("last_id");
-    let (mut a, _) = join_v1(&server, &format!("?since={last}"));
+    let (mut a, _) = join_v1(server.addr, &format!("?since={last}"));
     b.send_text("next");
     assert_eq!(next_json(&mut a)["text"], "next");
     // Held now: the four ids up to last + 1. Just before the oldest: all four come back.
-    let (mut a, _) = join_v1(&server, &format!("?since={}", last - 3));
+    let (mut a, _) = join_v1(server.addr, &format!("?since={}", last - 3));
     for i in 0..4 {
         assert_eq!(next_json(&mut a)["id"], last - 2 + i);
     }

@@ -862,10 +862,11 @@ fn odd_request_heads_get_their_exact_status() {
 type Check = fn(&[u8]);
 
 /// The fuzz targets, each with its check.
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("handshake", checks::check_handshake),
     ("decoder", checks::check_decoder),
     ("requests", checks::check_requests),
+    ("resp", checks::check_resp),
 ];
 
 /// Replays every file under `fuzz/<dir>/<target>/` through that target's

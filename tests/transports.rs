@@ -593,10 +593,7 @@ fn a_body_that_stops_coming_is_cut_at_the_deadline_with_408() {
 #[test]
 fn websocket_sse_and_long_poll_clients_see_the_same_ids_in_the_same_order() {
     let server = ServerProcess::start(&[]);
-    let v1 = upgrade_request("/chat?name=wes")
-        .replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: miochat.v1\r\n\r\n");
-    let mut ws = RawClient::connect_with(server.addr, &v1, &[]);
-    let _welcome = ws.read_text();
+    let (mut ws, _welcome) = join_v1(server.addr, "?name=wes");
     let mut sse = SseClient::open(server.addr, "/events?name=sue", "");
     let sse_key = sse.welcome()["client"].as_str().unwrap().to_string();
     let mut poll = Http::connect(server.addr);
@@ -670,4 +667,69 @@ fn held_polls_whose_clients_hang_up_are_let_go_and_the_room_goes_on() {
         texts_of(batch["messages"].as_array().unwrap()),
         ["after the hang-ups"]
     );
+}
+
+/// Requests pipelined behind held polls wait, but only a head's worth is
+/// read per connection, and it is not a share of `--max-input-bytes`: 200
+/// held polls with 60 KB of requests behind each cannot make a WebSocket
+/// client's large message (or a POST) fail for want of budget.
+#[test]
+fn requests_pipelined_behind_held_polls_do_not_pin_the_input_budget() {
+    let server = ServerProcess::start(&["--max-input-bytes", "1048576"]);
+    let tail = b"GET /poll?since=0 HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1500);
+    let held: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            let _ = stream.write(&tail);
+            stream
+        })
+        .collect();
+    assert!(wait_until(DEADLINE, || server.status_field("long_poll") == 200));
+    let mut sender = ws_client(&server);
+    let mut reader = ws_client(&server);
+    let big = "y".repeat(300_000);
+    sender.send_text(&big);
+    assert_eq!(
+        reader.read_text().len(),
+        300_000,
+        "delivered, not refused for budget"
+    );
+    let mut http = Http::connect(server.addr);
+    assert_eq!(http.post("/send", &"z".repeat(200_000)).status, 200);
+    drop(held);
+}
+
+/// A body is read only for a request that will be taken: a POST without
+/// the token (or from another site) is refused on its head, before a byte
+/// of its body is held, and only `POST /send` takes a body at all.
+#[test]
+fn a_body_is_refused_on_its_head_when_the_request_would_be_refused() {
+    let server = ServerProcess::start(&["--token", "s3cret"]);
+    for (head, status, reason) in [
+        (
+            "POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
+            401,
+            "missing or wrong token",
+        ),
+        (
+            "POST /send?token=s3cret HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nContent-Length: 100000\r\n\r\n",
+            403,
+            "Origin not allowed",
+        ),
+        (
+            "GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
+            400,
+            "only POST /send takes a body",
+        ),
+    ] {
+        // The head only: the answer comes without the body ever being sent.
+        let mut http = Http::connect(server.addr);
+        http.stream.write_all(head.as_bytes()).unwrap();
+        let answer = http.response();
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (status, &*format!("{reason}\n"))
+        );
+    }
 }

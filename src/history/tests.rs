@@ -209,3 +209,74 @@ fn v1_forms_are_made_within_the_cap_plus_one_form() {
     assert!((1..10).contains(&made), "{made} v1 forms made");
     assert!(history.bytes() <= 1000 + 400, "{} bytes", history.bytes());
 }
+
+// ---- with --redis: the room's epoch and ids ----
+
+#[test]
+fn an_empty_log_adopts_the_rooms_epoch_and_next_id_once_it_holds_one_only_the_epoch() {
+    let mut history = History::new("local".into(), 1000, 10);
+    history.join(1);
+    assert_eq!(history.adopt("room".into(), 41), Some(1));
+    assert_eq!((history.epoch(), history.last_id()), ("room", 40));
+    // The loop moved the reader; the count of caught-up readers is unchanged.
+    let id = history.append(7, "x".into(), [vec![0x81, 0], Vec::new()], t0());
+    assert_eq!(id, 41);
+    assert_eq!(history.adopt("lost".into(), 5), None);
+    assert_eq!((history.epoch(), history.last_id()), ("lost", 41));
+    assert_eq!(
+        history.resume_point(40, "room"),
+        None,
+        "an old epoch is a reset"
+    );
+}
+
+#[test]
+fn a_placeholder_writes_nothing_to_plain_readers_and_its_reset_to_v1_and_sse_readers() {
+    let mut history = History::new("e".into(), 1000, 10);
+    history.join(1);
+    let reset = r#"{"type":"reset"}"#;
+    assert_eq!(history.append_placeholder(None, t0()), 1);
+    assert_eq!(history.append_placeholder(Some(reset), t0()), 2);
+    let (plain, v1, sse) = (
+        reader(Format::Plain, 3),
+        reader(Format::V1, 3),
+        reader(Format::Sse, 3),
+    );
+    let first = history.get(1).unwrap();
+    assert_eq!(
+        (plain.frame(first), v1.frame(first), sse.frame(first)),
+        (Some(&[][..]), Some(&[][..]), Some(&[][..]))
+    );
+    let second = history.get(2).unwrap();
+    let frame = Message::new(Opcode::Text, reset.as_bytes()).frame;
+    assert_eq!(v1.frame(second), Some(&frame[..]));
+    assert_eq!(
+        sse.frame(second),
+        Some(&b"id: 2\ndata: {\"type\":\"reset\"}\n\n"[..])
+    );
+    // Nothing to make: prepare leaves placeholders as they are.
+    history.prepare(&v1, 8, t0());
+    history.prepare(&sse, 8, t0());
+    assert!(history.get(1).unwrap().v1.is_empty() && history.get(1).unwrap().sse.is_empty());
+    // A long poll gets the reset's object, and nothing for the silent one.
+    assert_eq!(history.v1_object(1, t0()), Some(&b""[..]));
+    assert_eq!(history.v1_object(2, t0()), Some(reset.as_bytes()));
+}
+
+#[test]
+fn a_long_poll_object_is_made_once_and_kept_in_the_log() {
+    let mut history = History::new("e".into(), 10_000, 10);
+    history.join(1);
+    let frame = Message::new(Opcode::Text, b"hi").frame;
+    history.append(7, "ann".into(), [frame, Vec::new()], t0());
+    let before = history.bytes();
+    let object = history.v1_object(1, t0()).unwrap().to_vec();
+    assert_eq!(
+        object,
+        br#"{"type":"message","id":1,"from":"ann","text":"hi"}"#
+    );
+    let made = history.bytes();
+    assert!(made > before, "the form counts in the log's size");
+    assert_eq!(history.v1_object(1, t0()).unwrap(), &object[..]);
+    assert_eq!(history.bytes(), made, "made once");
+}

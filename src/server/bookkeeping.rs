@@ -60,8 +60,10 @@ pub(super) struct Books {
     pub stream_count: usize,
     pub held_count: usize,
     /// Long polls held, waiting for the log to grow (some may have been
-    /// answered or closed since: skipped when met).
+    /// answered or closed since: skipped when met), and whether some that
+    /// have something to say wait for the server's output to drain.
     pub held_polls: Vec<Token>,
+    pub polls_to_release: bool,
 }
 
 impl Books {
@@ -85,6 +87,7 @@ impl Books {
             stream_count: 0,
             held_count: 0,
             held_polls: Vec::new(),
+            polls_to_release: false,
         }
     }
 
@@ -114,11 +117,23 @@ impl Books {
         self.schedule_flush(conn, history);
     }
 
-    /// A connection leaves the count of those handshaking once it moves on.
+    /// `--max-handshakes` counts connections waiting for a client's
+    /// request: its head, or its body (a slow body is a slow loris too).
+    /// A connection kept alive is counted again while it awaits its next
+    /// request, and queued again unless it still is.
     fn count_handshaking(&mut self, conn: &mut Connection) {
-        if conn.counted_handshaking && conn.session.state() != ConnState::Handshaking {
-            conn.counted_handshaking = false;
-            self.handshaking -= 1;
+        let waiting = conn.session.reads_requests();
+        if waiting == conn.counted_handshaking {
+            return;
+        }
+        conn.counted_handshaking = waiting;
+        match waiting {
+            true => self.handshaking += 1,
+            false => self.handshaking -= 1,
+        }
+        if waiting && !conn.in_handshake_queue {
+            conn.in_handshake_queue = true;
+            self.handshakes.push_back(conn.token);
         }
     }
 
@@ -237,7 +252,10 @@ impl Books {
             .reader
             .as_ref()
             .is_some_and(|r| r.offset > 0 || r.next <= history.last_id());
-        if !conn.session.output().is_empty() || log_pending {
+        // A connection lingering with nothing left to write still needs its
+        // FIN sent (an idle kept-alive connection closed, a stream ended).
+        let fin_due = conn.session.wants_half_close();
+        if !conn.session.output().is_empty() || log_pending || fin_due {
             conn.queued_for_flush = true;
             self.flush_list.push(conn.token);
         } else if conn.reader.is_some() && !conn.waiting_for_log {

@@ -72,7 +72,13 @@ impl Server {
         let Some(since) = self.books.paused_since else {
             return;
         };
-        if now < since + self.config.stall || self.history.accepts() {
+        if now < since + self.config.stall {
+            return;
+        }
+        if self.history.accepts() {
+            // Senders wait for Redis (--redis), not for readers: no one to
+            // drop; the next look is a stall later.
+            self.books.paused_since = Some(now);
             return;
         }
         let cutoff = self.history.stall_cutoff();
@@ -128,7 +134,7 @@ impl Server {
         let Some(since) = self.books.paused_since else {
             return;
         };
-        if !self.history.accepts() {
+        if !self.history.accepts() || !self.redis_accepts() {
             return;
         }
         let waited = now.saturating_duration_since(since).as_millis();

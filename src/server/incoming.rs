@@ -115,7 +115,12 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return (None, None);
             };
-            let outcome = conn.read_once(&mut self.read_scratch, trust_short_reads);
+            // Behind a held poll, no more than a head's worth (`read_room`).
+            let room = conn.session.read_room().min(self.read_scratch.len());
+            let outcome = match room {
+                0 => ReadOutcome::More,
+                n => conn.read_once(&mut self.read_scratch[..n], trust_short_reads),
+            };
             let hold = self.act_on_events(token, &mut messages, now);
             if !matches!(outcome, ReadOutcome::More) || hold.is_some() {
                 return (Some(outcome), hold);
@@ -148,6 +153,7 @@ impl Server {
     /// turn's budget. Returns why it stopped early, if it did.
     fn act_on_events(&mut self, token: Token, budget: &mut usize, now: Instant) -> Option<Hold> {
         loop {
+            let redis_accepts = self.redis_accepts();
             let conn = self.connections.get_mut(&token)?;
             if conn.session.output_full(&self.config) {
                 return Some(Hold::OutputFull);
@@ -158,8 +164,9 @@ impl Server {
             if output_must_wait(conn, self.books.output_held, &self.config) {
                 return Some(Hold::ServerOutputFull);
             }
+            // With --redis, also while Redis is away or behind (server/redis.rs).
             let chat_sender = conn.reader.is_some() && conn.session.state() == ConnState::Open;
-            if chat_sender && !self.history.accepts() {
+            if chat_sender && (!self.history.accepts() || !redis_accepts) {
                 return Some(Hold::LogFull);
             }
             if *budget == 0 {
@@ -187,6 +194,7 @@ impl Server {
             last_id: self.history.last_id(),
             history_messages: self.history.len(),
             history_bytes: self.history.bytes(),
+            backend: self.redis_state(),
         }
     }
 
@@ -229,7 +237,8 @@ impl Server {
         let Some(peer) = self.connections.get(&token).map(|c| c.peer) else {
             return;
         };
-        if upgrade.endpoint == Endpoint::Chat {
+        // With --redis, a resume the log cannot serve goes to the stream.
+        if upgrade.endpoint == Endpoint::Chat && !self.resume_from_stream(token, &upgrade.chat) {
             self.join_chat(token, upgrade.chat);
         }
         self.follow_up(token, now);
@@ -344,15 +353,16 @@ impl Server {
     /// A chat message from a WebSocket client: into the shared log, with
     /// the ack its sender gets if it speaks `miochat.v1`.
     pub(super) fn append_to_history(&mut self, sender: Token, message: Message, now: Instant) {
+        if self.cluster.is_some() {
+            // --redis: the message reaches the log from the room's stream.
+            return self.append_to_redis(sender, message);
+        }
         let Some(conn) = self.connections.get(&sender) else {
             return;
         };
-        let id = self.history.last_id() + 1;
-        let ack = match conn.reader.as_ref().map(|r| r.format) {
-            Some(Format::V1) => Message::new(Opcode::Text, v1::ack(id).as_bytes()).frame,
-            _ => Vec::new(),
-        };
         let from = display_name(conn).into_boxed_str();
+        let id = self.history.last_id() + 1;
+        let ack = self.ack_for(sender.0, id);
         self.store(sender.0, from, [message.frame, ack], now);
     }
 

@@ -40,9 +40,10 @@ impl Server {
         match chat {
             HttpChat::Events(listen) => self.open_event_stream(token, listen, now),
             HttpChat::Poll(listen) => self.answer_poll(token, listen, now),
-            // A full log takes no message: the request waits in the session,
-            // and its bytes behind it in TCP, as a WebSocket sender's do.
-            HttpChat::Send(_) if !self.history.accepts() => {
+            // A full log (or, with --redis, a Redis away or behind) takes no
+            // message: the request waits in the session, and its bytes
+            // behind it in TCP, as a WebSocket sender's do.
+            HttpChat::Send(_) if !self.history.accepts() || !self.redis_accepts() => {
                 let conn = self.connections.get_mut(&token)?;
                 conn.session.defer(request, now);
                 return Some(Hold::LogFull);
@@ -139,7 +140,7 @@ impl Server {
                 [reset.as_str()],
                 self.history.last_id(),
             ),
-            None => self.poll_batch(wait),
+            None => self.poll_batch(wait, now),
         };
         if let Some(conn) = self.connections.get_mut(&token) {
             conn.poll = None;
@@ -147,22 +148,29 @@ impl Server {
         self.respond_json(token, &body, now);
     }
 
-    /// The entries after `since`, up to `long_poll::BATCH_BYTES` (at least one).
-    fn poll_batch(&self, wait: PollWait) -> String {
+    /// The entries after `since`, up to `long_poll::BATCH_BYTES` (at least
+    /// one). Each object is the entry's v1 form, made once for every poll
+    /// and v1 reader (`History::v1_object`), and copied into the answer.
+    fn poll_batch(&mut self, wait: PollWait, now: Instant) -> String {
         let mut objects = Vec::new();
         let (mut bytes, mut last) = (0, wait.since);
         while bytes < long_poll::BATCH_BYTES
-            && let Some(entry) = self.history.get(last + 1)
+            && let Some(sender) = self.history.get(last + 1).map(|e| e.sender)
         {
-            let object = match Some(entry.sender) == wait.client {
-                true => v1::ack(entry.id),
-                false => crate::history::v1_json(entry),
+            last += 1;
+            let object = match Some(sender) == wait.client {
+                true => v1::ack(last),
+                false => match self.history.v1_object(last, now) {
+                    Some(object) => String::from_utf8_lossy(object).into_owned(),
+                    None => String::new(),
+                },
             };
-            bytes += object.len();
-            objects.push(object);
-            last = entry.id;
+            // A placeholder with nothing to say (`--redis`) adds nothing.
+            if !object.is_empty() {
+                bytes += object.len();
+                objects.push(object);
+            }
         }
-        let last = last.max(wait.since);
         long_poll::batch(
             self.history.epoch(),
             objects.iter().map(String::as_str),
@@ -174,15 +182,24 @@ impl Server {
     /// enough: held polls get what came (or an empty batch), with a
     /// `reset` if what they waited after was evicted meanwhile.
     pub(super) fn release_held_polls(&mut self, now: Instant) {
-        if !self.books.log_grew {
+        if !self.books.log_grew && !self.books.polls_to_release {
             return;
         }
+        self.books.polls_to_release = false;
         let last_id = self.history.last_id();
         for token in std::mem::take(&mut self.books.held_polls) {
-            // One held this turn, after what the log grew by, waits on.
+            // One held this turn, after what the log grew by, waits on; so
+            // does every one once the answers not yet written are over
+            // `--max-output-bytes`: a message released to N polls is N
+            // copies, and they go out as earlier ones are written.
             let waiting = self.connections.get(&token).and_then(|c| c.poll.as_deref());
+            let over = self.books.output_held > self.config.max_output_bytes;
             match waiting {
                 Some(wait) if wait.since >= last_id => self.books.held_polls.push(token),
+                Some(_) if over => {
+                    self.books.polls_to_release = true;
+                    self.books.held_polls.push(token);
+                }
                 _ => self.release_poll(token, now),
             }
         }
@@ -240,19 +257,42 @@ impl Server {
             (None, Some(name)) => name,
             (None, None) => format!("guest-{sender}"),
         };
-        let id = self.history.last_id() + 1;
-        let ack = match stream {
-            Some(_) => sse::event(Some(id), &v1::ack(id)),
-            None => Vec::new(),
-        };
         let frame = Message::new(Opcode::Text, post.text.as_bytes()).frame;
         debug!("{token:?} posted {} bytes as {from}", post.text.len());
+        if self.cluster.is_some() {
+            // --redis: the id is the room's, known when the stream gives the
+            // message back; the stream (or the next poll) acks it then.
+            self.submit_to_redis(sender, from.into_boxed_str(), frame);
+            return self.respond_status(token, 202, r#"{"type":"accepted"}"#, now);
+        }
+        let id = self.history.last_id() + 1;
+        let ack = self.ack_for(sender, id);
         self.store(sender, from.into_boxed_str(), [frame, ack], now);
         self.respond_json(token, &v1::ack(id), now);
     }
 
+    /// What the sender of entry `id` gets in its place, in its own format:
+    /// the `ack` as a frame (a `miochat.v1` WebSocket), as an event (an SSE
+    /// stream), or nothing (a plain client, a poller: its poll makes the ack).
+    pub(super) fn ack_for(&self, sender: usize, id: u64) -> Vec<u8> {
+        let format = self
+            .connections
+            .get(&Token(sender))
+            .and_then(|c| c.reader.as_ref())
+            .map(|r| r.format);
+        match format {
+            Some(Format::V1) => Message::new(Opcode::Text, v1::ack(id).as_bytes()).frame,
+            Some(Format::Sse) => sse::event(Some(id), &v1::ack(id)),
+            _ => Vec::new(),
+        }
+    }
+
     /// A `200` with a JSON body; the connection stays if the request allows.
     fn respond_json(&mut self, token: Token, body: &str, now: Instant) {
+        self.respond_status(token, 200, body, now);
+    }
+
+    fn respond_status(&mut self, token: Token, status: u16, body: &str, now: Instant) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -262,7 +302,7 @@ impl Server {
             conn.peer,
             body.len()
         );
-        let bytes = response(200, "application/json", body.as_bytes(), keep_alive);
+        let bytes = response(status, "application/json", body.as_bytes(), keep_alive);
         conn.session.respond(&bytes, now);
         self.follow_up(token, now);
     }

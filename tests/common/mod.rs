@@ -642,3 +642,32 @@ fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
         start + len,
     ))
 }
+
+// ---- miochat.v1 clients ----
+
+/// An upgrade request for `/chat{query}` offering `miochat.v1`.
+pub fn v1_request(query: &str) -> String {
+    upgrade_request(&format!("/chat{query}"))
+        .replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: miochat.v1\r\n\r\n")
+}
+
+/// A `miochat.v1` client on `addr` (the subprotocol echoed) and its welcome.
+pub fn join_v1(addr: SocketAddr, query: &str) -> (RawClient, serde_json::Value) {
+    let mut client = RawClient::connect_with(addr, &v1_request(query), &[]);
+    assert!(
+        client
+            .head
+            .contains("\r\nSec-WebSocket-Protocol: miochat.v1\r\n"),
+        "{}",
+        client.head
+    );
+    let welcome = next_json(&mut client);
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    (client, welcome)
+}
+
+/// The next frame, which must be a text frame holding one JSON object.
+pub fn next_json(client: &mut RawClient) -> serde_json::Value {
+    let text = client.read_text();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}

@@ -11,6 +11,8 @@ use super::{notes, root, sources, test_sources};
 const EXTERNAL: &[&str] = &[
     // HTTP words and tools named in notes/hostile-inputs.md
     "Bearer",
+    // notes/10-redis.md: the socket option --reuse-port sets
+    "SO_REUSEPORT",
     "Upgraded",
     "RUSTC_BOOTSTRAP",
     // notes/benchmarks.md: JavaScript's Set, /proc/PID/status's VmRSS, a kernel function
