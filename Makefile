@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 SECONDS ?= 60
 
-.PHONY: run run-cluster run-tokio run-node peer-tokio peer-node syscalls build debug bench compare fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
+.PHONY: run run-cluster run-tokio run-node peer-tokio peer-node syscalls build debug bench compare compare-transports fuzz test test-rust test-node test-browser deps lint fmt fmt-check clean
 
 run:
 	$(CARGO) build --release
@@ -95,12 +95,17 @@ bench:
 
 # miochat, Node ws and tokio-tungstenite, pinned to one core each, medians of
 # three runs, ratios and an SVG chart in bench/results/ (installs the peers): the
-# tracked record that notes/benchmarks.md quotes; then the cluster row: fan-out
-# on 1, 2 and 4 processes through one Redis (bench/cluster.sh, results in
-# bench/results/cluster.md).
+# tracked record that notes/benchmarks.md quotes. Then the transports table: the
+# same room over miochat's WebSocket, SSE and long-poll (bench/results/transports.md);
+# then the cluster row: fan-out on 1, 2 and 4 processes through one Redis
+# (bench/cluster.sh, results in bench/results/cluster.md).
 compare:
 	bash bench/run.sh compare
 	bash bench/cluster.sh
+
+# Only the transports part of compare (about 6 minutes plus builds).
+compare-transports:
+	bash bench/run.sh transports
 
 # Each fuzz target for SECONDS (make fuzz SECONDS=600).
 fuzz:

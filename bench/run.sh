@@ -6,32 +6,39 @@
 #   bash bench/run.sh compare   install and build the peers too (npm ci, cargo), run miochat,
 #                               node ws and tokio-tungstenite REPS times each, server pinned to
 #                               CPU 0 and load generator to CPU 1; medians, ratios and an SVG
-#                               chart go to bench/results/ (tracked: the record the notes quote)
+#                               chart go to bench/results/ (tracked: the record the notes quote);
+#                               then the transports part below
+#   bash bench/run.sh transports  only the transports part of compare: the same room over
+#                               miochat's WebSocket (plain, miochat.v1), SSE and long-poll
+#                               receivers (WebSocket senders), REPS times, pinned;
+#                               bench/results/transports.{jsonl,md,svg}
 #
 # Knobs (environment): REPS (compare: 3, bench: 1), SERVERS, SCENARIOS, QUICK=1 (small sizes,
 # for a smoke test), PIN=0 (no taskset), BUDGET_S (stop starting runs after this many seconds;
 # compare: 2400), MIOCHAT_ARGS (extra miochat flags, e.g. "--send-buffer-bytes 32768"), and
 # the per-scenario argument strings FANOUT_ARGS, FANOUT8_ARGS, RATE_ARGS, IDLE_ARGS,
-# HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS. Every
-# server and generator run is bounded in time; all load goes to 127.0.0.1; storm-*,
-# slow-reader and flood stop at a memory ceiling (server RSS, machine TCP memory).
-# RESULTS_DIR overrides where the files go.
+# HANDSHAKE_ARGS, BIGMSG_ARGS, STORM2K_ARGS, STORM10K_ARGS, SLOW_ARGS, FLOOD_ARGS; for the
+# transports part TRANSPORTS ("websocket websocket-v1 sse long-poll") and TRANSPORT_SCENARIOS
+# ("fanout fanout-rate idle", run with the same argument strings). Every server and
+# generator run is bounded in time; all load goes to 127.0.0.1; storm-*, slow-reader and
+# flood stop at a memory ceiling (server RSS, machine TCP memory). RESULTS_DIR overrides
+# where the files go.
 set -euo pipefail
 
 MODE=${1:-}
 case "$MODE" in
-    bench | compare) ;;
+    bench | compare | transports) ;;
     *)
-        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
-# Only `compare` writes into the repository: `bench` is for trying things, and a try-out
-# must leave `git status` clean (target/ is ignored).
-if [ "$MODE" = compare ]; then
+# Only `compare` (and its transports part alone) writes into the repository: `bench` is for
+# trying things, and a try-out must leave `git status` clean (target/ is ignored).
+if [ "$MODE" != bench ]; then
     RESULTS_DIR=${RESULTS_DIR:-"$BENCH/results"}
 else
     RESULTS_DIR=${RESULTS_DIR:-"$ROOT/target/bench"}
@@ -46,6 +53,10 @@ if [ "$MODE" = compare ]; then
     REPS=${REPS:-3}
     SERVERS=${SERVERS:-"miochat node-ws tokio-ws"}
     BUDGET_S=${BUDGET_S:-2400}
+elif [ "$MODE" = transports ]; then
+    REPS=${REPS:-3}
+    SERVERS=miochat # the other transports are miochat's alone
+    BUDGET_S=${BUDGET_S:-2400}
 else
     REPS=${REPS:-1}
     SERVERS=${SERVERS:-"miochat"}
@@ -53,6 +64,8 @@ else
 fi
 SCENARIOS=${SCENARIOS:-"fanout fanout-w8 fanout-rate idle handshake bigmsg storm-2k storm-10k slow-reader flood"}
 MIOCHAT_ARGS=${MIOCHAT_ARGS:-}
+TRANSPORTS=${TRANSPORTS:-"websocket websocket-v1 sse long-poll"}
+TRANSPORT_SCENARIOS=${TRANSPORT_SCENARIOS:-"fanout fanout-rate idle"}
 
 if [ "${QUICK:-0}" = 1 ]; then
     FANOUT_ARGS=${FANOUT_ARGS:-"--clients 200 --senders 10 --messages 20 --bytes 64 --window 2"}
@@ -122,7 +135,7 @@ need_server() { case " $SERVERS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; 
 log "building the load generator"
 cargo build --release --quiet --manifest-path "$BENCH/Cargo.toml" --target-dir "$BENCH/target"
 
-if need_server miochat; then
+if need_server miochat || [ "$MODE" != bench ]; then
     log "building miochat (cargo build --release at the repository top)"
     (cd "$ROOT" && cargo build --release --quiet)
 fi
@@ -209,8 +222,8 @@ RUNS=0
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-run_one() { # SERVER SCENARIO
-    local name=$1 sc=$2 hb=30000 args line rc=0
+run_one() { # SERVER SCENARIO [TRANSPORT: miochat's receivers on it, labelled with its name]
+    local name=$1 sc=$2 transport=${3:-} hb=30000 args line rc=0 label=$1
     case "$sc" in
         fanout) args=$FANOUT_ARGS ;;
         fanout-w8) args=$FANOUT8_ARGS ;;
@@ -230,23 +243,27 @@ run_one() { # SERVER SCENARIO
             exit 2
             ;;
     esac
+    if [ -n "$transport" ]; then
+        label=$transport
+        args="$args --transport $transport"
+    fi
     RUNS=$((RUNS + 1))
     case "$sc" in storm-* | slow-reader | flood) settle_tcp ;; esac
     if ! start_server "$name" "$hb"; then
-        echo "{\"scenario\":\"$sc\",\"server\":\"$name\",\"ok\":false,\"error\":\"server did not start\"}" >>"$RESULTS"
+        echo "{\"scenario\":\"$sc\",\"server\":\"$label\",\"ok\":false,\"error\":\"server did not start\"}" >>"$RESULTS"
         FAILS=$((FAILS + 1))
         return
     fi
     # shellcheck disable=SC2086 # the argument strings are word lists on purpose
     line=$(timeout --kill-after=10 300 $PIN_G "$GEN" "$sc" --url "ws://127.0.0.1:$PORT/" --pid "$SERVER_PID" \
-        --label "$name" --timeout 120 $args) || rc=$?
+        --label "$label" --timeout 120 $args) || rc=$?
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         log "$name died during $sc; its last output:"
         tail -n 20 "$LOG_FILE" >&2
     fi
     stop_server
     if [ -z "$line" ]; then
-        line="{\"scenario\":\"$sc\",\"server\":\"$name\",\"ok\":false,\"error\":\"generator exited $rc without a result\"}"
+        line="{\"scenario\":\"$sc\",\"server\":\"$label\",\"ok\":false,\"error\":\"generator exited $rc without a result\"}"
     fi
     echo "$line" >>"$RESULTS"
     echo "$line"
@@ -256,65 +273,134 @@ run_one() { # SERVER SCENARIO
 }
 
 # ---- the runs ----------------------------------------------------------------------------
-RESULTS="$RESULTS_DIR/$MODE.jsonl"
-: >"$RESULTS"
-log "mode $MODE: servers [$SERVERS], scenarios [$SCENARIOS], $REPS repetition(s)${PIN_S:+, server on CPU 0 and generator on CPU 1}"
-stopped_early=""
-for rep in $(seq 1 "$REPS"); do
-    for sc in $SCENARIOS; do
-        for name in $SERVERS; do
-            if [ $(($(date +%s) - T_START)) -gt "$BUDGET_S" ]; then
-                stopped_early="stopped after ${BUDGET_S} s (BUDGET_S), in repetition $rep"
-                break 3
-            fi
-            log "repetition $rep/$REPS: $name $sc"
-            run_one "$name" "$sc"
+# `transports` runs only the transports part (below); `bench` and `compare` run this first.
+if [ "$MODE" != transports ]; then
+    RESULTS="$RESULTS_DIR/$MODE.jsonl"
+    : >"$RESULTS"
+    log "mode $MODE: servers [$SERVERS], scenarios [$SCENARIOS], $REPS repetition(s)${PIN_S:+, server on CPU 0 and generator on CPU 1}"
+    stopped_early=""
+    for rep in $(seq 1 "$REPS"); do
+        for sc in $SCENARIOS; do
+            for name in $SERVERS; do
+                if [ $(($(date +%s) - T_START)) -gt "$BUDGET_S" ]; then
+                    stopped_early="stopped after ${BUDGET_S} s (BUDGET_S), in repetition $rep"
+                    break 3
+                fi
+                log "repetition $rep/$REPS: $name $sc"
+                run_one "$name" "$sc"
+            done
         done
     done
-done
-ELAPSED=$(($(date +%s) - T_START))
+    ELAPSED=$(($(date +%s) - T_START))
 
-# ---- the report --------------------------------------------------------------------------
-MD="$RESULTS_DIR/$MODE.md"
-SVG="$RESULTS_DIR/$MODE.svg"
-"$GEN" report --input "$RESULTS" --md "$WORK/table.md" --svg "$SVG" --baseline miochat \
-    --title "miochat $MODE: medians of $REPS run(s), server pinned to one core"
+    # ---- the report --------------------------------------------------------------------------
+    MD="$RESULTS_DIR/$MODE.md"
+    SVG="$RESULTS_DIR/$MODE.svg"
+    "$GEN" report --input "$RESULTS" --md "$WORK/table.md" --svg "$SVG" --baseline miochat \
+        --title "miochat $MODE: medians of $REPS run(s), server pinned to one core"
 
-ws_version=$(node -p "require('$BENCH/peers/node-ws/node_modules/ws/package.json').version" 2>/dev/null || echo "?")
-tt_version=$(grep -A1 '^name = "tokio-tungstenite"' "$BENCH/peers/tokio-ws/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')
-cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-{
-    echo "# miochat benchmarks: \`$MODE\`"
-    echo
-    echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; ${RUNS} runs, ${FAILS} failed.${stopped_early:+ Note: $stopped_early.}"
-    echo
-    echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other work is not stopped)"
-    echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
-    servers_line="$(rustc --version)"
-    need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn${MIOCHAT_ARGS:+, extra flags \`$MIOCHAT_ARGS\`}"
-    need_server node-ws && servers_line="$servers_line; node-ws: ws $ws_version on Node $(node --version 2>/dev/null || echo '?')"
-    need_server tokio-ws && servers_line="$servers_line; tokio-ws: tokio-tungstenite $tt_version, current_thread runtime"
-    need_server tokio-ws-mt && servers_line="$servers_line; tokio-ws-mt: the same on a 2-worker multi_thread runtime"
-    echo "- servers: $servers_line"
-    echo "- fanout: \`$FANOUT_ARGS\`"
-    echo "- fanout-w8: \`$FANOUT8_ARGS\`"
-    echo "- fanout-rate: \`$RATE_ARGS\`"
-    echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"
-    echo "- handshake: \`$HANDSHAKE_ARGS\`"
-    echo "- bigmsg: \`$BIGMSG_ARGS\`"
-    echo "- storm-2k: \`$STORM2K_ARGS\`; storm-10k: \`$STORM10K_ARGS\`"
-    echo "- slow-reader: \`$SLOW_ARGS\`"
-    echo "- flood: \`$FLOOD_ARGS\`"
-    echo "- storm-*, slow-reader, flood: stopped at server RSS 3072 MiB or the machine's TCP memory at 90 % of tcp_mem low ($(awk '{ printf "%d", $1 * 0.9 * '"$(getconf PAGESIZE)"' / 1048576 }' /proc/sys/net/ipv4/tcp_mem 2>/dev/null || echo '?') MiB here, at most 3072) unless the argument strings say otherwise; miochat runs with its defaults for the shared log (\`--history-bytes\` 16 MiB, \`--history-messages\` 10000, \`--stall-ms\` 5000, \`--send-buffer-bytes\` 128 KiB); the peers have no such settings: they queue per connection without bound and never drop a reader"
-    echo
-    echo "A fresh server process for every run. \"per server CPU-s\" is work divided by the server's utime+stime"
-    echo "(all threads) over the measured phase. See bench/README.md for the method."
-    echo
-    cat "$WORK/table.md"
-} >"$MD"
-cat "$MD"
-shown_dir=${RESULTS_DIR#"$ROOT"/}
-log "results: $shown_dir/$MODE.jsonl, $shown_dir/$MODE.md, $shown_dir/$MODE.svg"
+    ws_version=$(node -p "require('$BENCH/peers/node-ws/node_modules/ws/package.json').version" 2>/dev/null || echo "?")
+    tt_version=$(grep -A1 '^name = "tokio-tungstenite"' "$BENCH/peers/tokio-ws/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')
+    cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+    {
+        echo "# miochat benchmarks: \`$MODE\`"
+        echo
+        echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; ${RUNS} runs, ${FAILS} failed.${stopped_early:+ Note: $stopped_early.}"
+        echo
+        echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other work is not stopped)"
+        echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
+        servers_line="$(rustc --version)"
+        need_server miochat && servers_line="$servers_line; miochat: release build, RUST_LOG=warn${MIOCHAT_ARGS:+, extra flags \`$MIOCHAT_ARGS\`}"
+        need_server node-ws && servers_line="$servers_line; node-ws: ws $ws_version on Node $(node --version 2>/dev/null || echo '?')"
+        need_server tokio-ws && servers_line="$servers_line; tokio-ws: tokio-tungstenite $tt_version, current_thread runtime"
+        need_server tokio-ws-mt && servers_line="$servers_line; tokio-ws-mt: the same on a 2-worker multi_thread runtime"
+        echo "- servers: $servers_line"
+        echo "- fanout: \`$FANOUT_ARGS\`"
+        echo "- fanout-w8: \`$FANOUT8_ARGS\`"
+        echo "- fanout-rate: \`$RATE_ARGS\`"
+        echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms)"
+        echo "- handshake: \`$HANDSHAKE_ARGS\`"
+        echo "- bigmsg: \`$BIGMSG_ARGS\`"
+        echo "- storm-2k: \`$STORM2K_ARGS\`; storm-10k: \`$STORM10K_ARGS\`"
+        echo "- slow-reader: \`$SLOW_ARGS\`"
+        echo "- flood: \`$FLOOD_ARGS\`"
+        echo "- storm-*, slow-reader, flood: stopped at server RSS 3072 MiB or the machine's TCP memory at 90 % of tcp_mem low ($(awk '{ printf "%d", $1 * 0.9 * '"$(getconf PAGESIZE)"' / 1048576 }' /proc/sys/net/ipv4/tcp_mem 2>/dev/null || echo '?') MiB here, at most 3072) unless the argument strings say otherwise; miochat runs with its defaults for the shared log (\`--history-bytes\` 16 MiB, \`--history-messages\` 10000, \`--stall-ms\` 5000, \`--send-buffer-bytes\` 128 KiB); the peers have no such settings: they queue per connection without bound and never drop a reader"
+        echo
+        echo "A fresh server process for every run. \"per server CPU-s\" is work divided by the server's utime+stime"
+        echo "(all threads) over the measured phase. See bench/README.md for the method."
+        echo
+        cat "$WORK/table.md"
+    } >"$MD"
+    cat "$MD"
+    shown_dir=${RESULTS_DIR#"$ROOT"/}
+    log "results: $shown_dir/$MODE.jsonl, $shown_dir/$MODE.md, $shown_dir/$MODE.svg"
+fi
+
+# ---- the transports part: the same room over WebSocket, SSE and long-poll ----------------
+# miochat alone (the peers speak only WebSocket): TRANSPORT_SCENARIOS with the same argument
+# strings, receivers on each of TRANSPORTS, WebSocket senders (--transport in the generator).
+if [ "$MODE" != bench ]; then
+    RESULTS="$RESULTS_DIR/transports.jsonl"
+    : >"$RESULTS"
+    T_START=$(date +%s)
+    RUNS0=$RUNS
+    FAILS0=$FAILS
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    log "transports: [$TRANSPORTS], scenarios [$TRANSPORT_SCENARIOS], $REPS repetition(s)"
+    stopped_early=""
+    for rep in $(seq 1 "$REPS"); do
+        for sc in $TRANSPORT_SCENARIOS; do
+            for t in $TRANSPORTS; do
+                if [ $(($(date +%s) - T_START)) -gt "$BUDGET_S" ]; then
+                    stopped_early="stopped after ${BUDGET_S} s (BUDGET_S), in repetition $rep"
+                    break 3
+                fi
+                log "transports, repetition $rep/$REPS: miochat $sc over $t"
+                run_one miochat "$sc" "$t"
+            done
+        done
+    done
+    ELAPSED=$(($(date +%s) - T_START))
+    MD="$RESULTS_DIR/transports.md"
+    SVG="$RESULTS_DIR/transports.svg"
+    "$GEN" report --input "$RESULTS" --md "$WORK/transports-table.md" --svg "$SVG" \
+        --baseline "${TRANSPORTS%% *}" \
+        --title "miochat transports: medians of $REPS run(s), server pinned to one core"
+    cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+    {
+        echo "# miochat benchmarks: transports"
+        echo
+        echo "Run on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), in ${ELAPSED} s; $((RUNS - RUNS0)) runs, $((FAILS - FAILS0)) failed.${stopped_early:+ Note: $stopped_early.}"
+        echo
+        echo "The same chat room on one miochat process, read over each of its three transports:"
+        echo "\`websocket\` (plain frames on \`/\`: the text alone), \`websocket-v1\` (the same, offering"
+        echo "\`miochat.v1\`: the JSON object SSE and long-poll readers get, in a frame), \`sse\`"
+        echo "(\`GET /events\`) and \`long-poll\`"
+        echo "(\`GET /poll\`, asked again at once with the answer's \`last_id\`, on the same kept-alive"
+        echo "connection). The senders are WebSocket clients in every row (the point is the"
+        echo "receive side): \`fanout\` and \`fanout-rate\` have 10 senders beside the receivers, each"
+        echo "message must reach every receiver once, in order; what reaches the senders is read"
+        echo "and not counted. \"receiver bytes\" are everything the receivers' sockets read (heads,"
+        echo "SSE fields, frame headers) plus, for long-poll, the requests they write, per delivered"
+        echo "message; TCP/IP headers are not counted, and the generator's requests carry only"
+        echo "\`Host\` (a browser's carry a few hundred bytes more)."
+        echo
+        echo "- machine: $(nproc) × $cpu_model, Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other work is not stopped)"
+        echo "- pinning: ${PIN_S:-none} for the server, ${PIN_G:-none} for the load generator"
+        echo "- server: miochat, release build, RUST_LOG=warn${MIOCHAT_ARGS:+, extra flags \`$MIOCHAT_ARGS\`}; $(rustc --version)"
+        echo "- fanout: \`$FANOUT_ARGS\` (--clients is the receivers)"
+        echo "- fanout-rate: \`$RATE_ARGS\`"
+        echo "- idle: \`$IDLE_ARGS\` (server heartbeat 1000 ms: pings, or \`: keep-alive\` comments; polls are held)"
+        echo
+        echo "A fresh server process for every run. \"per server CPU-s\" is work divided by the server's utime+stime"
+        echo "over the measured phase. Ratios are websocket ÷ the other. See bench/README.md for the method."
+        echo
+        cat "$WORK/transports-table.md"
+    } >"$MD"
+    cat "$MD"
+    shown_dir=${RESULTS_DIR#"$ROOT"/}
+    log "results: $shown_dir/transports.jsonl, $shown_dir/transports.md, $shown_dir/transports.svg"
+fi
 if [ "$FAILS" -gt 0 ]; then
     log "$FAILS of $RUNS runs FAILED (see the table)"
     exit 1

@@ -235,6 +235,12 @@ impl Json {
 
 /// GET /status on the target's host and port; returns the "connections" figure.
 pub fn status_connections(target: &Target) -> Result<u64, String> {
+    status_field(target, "connections")
+}
+
+/// GET /status on the target's host and port; returns the figure `field`
+/// ("connections"; miochat also has "sse" and "long_poll").
+pub fn status_field(target: &Target, field: &str) -> Result<u64, String> {
     let mut s = std::net::TcpStream::connect_timeout(&target.addr, Duration::from_secs(2))
         .map_err(|e| format!("GET /status: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -253,25 +259,30 @@ pub fn status_connections(target: &Target) -> Result<u64, String> {
             Ok(0) => break,
             Ok(n) => {
                 body.extend_from_slice(&buf[..n]);
-                if let Some(v) = parse_connections(&body) {
+                if let Some(v) = parse_field(&body, field) {
                     return Ok(v);
                 }
             }
             Err(_) => break,
         }
     }
-    parse_connections(&body).ok_or_else(|| {
+    parse_field(&body, field).ok_or_else(|| {
         format!(
-            "GET /status: no \"connections\" in {:?}",
+            "GET /status: no \"{field}\" in {:?}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         )
     })
 }
 
+#[cfg(test)]
 fn parse_connections(resp: &[u8]) -> Option<u64> {
+    parse_field(resp, "connections")
+}
+
+fn parse_field(resp: &[u8], field: &str) -> Option<u64> {
     let text = String::from_utf8_lossy(resp);
     let (_, body) = text.split_once("\r\n\r\n")?;
-    let after = body.split_once("\"connections\"")?.1;
+    let after = body.split_once(&format!("\"{field}\""))?.1;
     let digits: String = after
         .trim_start_matches([':', ' '])
         .chars()
@@ -285,11 +296,11 @@ fn parse_connections(resp: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Waits (bounded) until /status reports at least `n` connections.
-pub fn wait_status(target: &Target, n: u64, within: Duration) -> Result<u64, String> {
+/// Waits (bounded) until /status reports at least `n` of `field`.
+pub fn wait_status(target: &Target, field: &str, n: u64, within: Duration) -> Result<u64, String> {
     let t0 = Instant::now();
     loop {
-        let got = status_connections(target)?;
+        let got = status_field(target, field)?;
         if got >= n || t0.elapsed() > within {
             return Ok(got);
         }

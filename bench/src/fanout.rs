@@ -2,8 +2,16 @@
 //! message must reach the N-1 other clients exactly once, in order, and never
 //! its sender. `fanout` is closed-loop (a window of W undelivered messages per
 //! sender); `fanout-rate` sends on a fixed schedule.
+//!
+//! With `--transport websocket|sse|long-poll` the room is S WebSocket
+//! senders that only send (what reaches them is read and not counted) and N
+//! receivers on that transport that only receive: every message must reach
+//! the N receivers, and the receivers' bytes in and out are counted
+//! (`wire_bytes_per_delivery`: HTTP heads, SSE fields, poll requests, frame
+//! headers, all of it).
 
 use crate::common::{self, Base, HasBase, Hist, Json};
+use crate::http_rx::Kind;
 use crate::net::{Closed, Handler, Net};
 use crate::ws;
 use crate::{Ctx, Outcome};
@@ -11,7 +19,12 @@ use std::time::{Duration, Instant};
 
 struct Fanout {
     base: Base,
-    n: usize,
+    /// Receivers per message: N-1 (everyone but the sender), or N with
+    /// dedicated senders (`--transport`).
+    per_msg: usize,
+    /// Dedicated senders: connections below `s` send and are not checked.
+    dedicated: bool,
+    sender_rx: u64,
     s: usize,
     w: usize,
     t_base: Instant,
@@ -39,6 +52,10 @@ struct Fanout {
 impl Handler for Fanout {
     fn on_message(&mut self, id: usize, opcode: u8, payload: &[u8], now: Instant) {
         if self.base.take_welcome(id, payload) {
+            return;
+        }
+        if self.dedicated && id < self.s {
+            self.sender_rx += 1;
             return;
         }
         let Some((j, seq, ts)) = common::read_header(payload).filter(|h| (h.0 as usize) < self.s)
@@ -75,7 +92,7 @@ impl Handler for Fanout {
                 self.ring[slot] += 1;
                 loop {
                     let slot = j * self.w + (self.done[j] % w) as usize;
-                    if self.ring[slot] < (self.n - 1) as u32 {
+                    if self.ring[slot] < self.per_msg as u32 {
                         break;
                     }
                     self.ring[slot] = 0;
@@ -103,18 +120,27 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     let s: usize = a.num("senders", 10)?;
     let size: usize = a.num("bytes", 64)?;
     let w: usize = a.num("window", 2)?;
+    let transport = a
+        .str_opt("transport")
+        .map(|t| Kind::parse(&t))
+        .transpose()?;
+    let dedicated = transport.is_some();
+    // Receivers per message, and connections in all.
+    let (per_msg, conns) = match dedicated {
+        true => (n, s + n),
+        false => (n.max(2) - 1, n),
+    };
     let (m, rate, duration) = if rate_mode {
         let rate: f64 = a.num("rate", 20000.0)?;
         let duration: f64 = a.num("duration", 10.0)?;
-        let m =
-            ((rate * duration / (n.max(2) - 1) as f64 / s.max(1) as f64).round() as usize).max(1);
+        let m = ((rate * duration / per_msg as f64 / s.max(1) as f64).round() as usize).max(1);
         (m, rate, duration)
     } else {
         (a.num("messages", 300)?, 0.0, 0.0)
     };
     let stall = Duration::from_secs_f64(a.num("stall-s", 10.0)?);
     a.finish()?;
-    if n < 2 || s == 0 || s > n || w == 0 || m == 0 {
+    if n < 2 || s == 0 || (s > n && !dedicated) || w == 0 || m == 0 {
         return Err(
             "need clients >= 2, 1 <= senders <= clients, window >= 1, messages >= 1".into(),
         );
@@ -122,8 +148,11 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     if size < common::HEADER {
         return Err(format!("--bytes must be at least {}", common::HEADER));
     }
-    let total = (s * m * (n - 1)) as u64;
-    out.int("clients", n as u64)
+    let total = (s * m * per_msg) as u64;
+    if let Some(kind) = transport {
+        out.str("transport", kind.name()).int("receivers", n as u64);
+    }
+    out.int("clients", conns as u64)
         .int("senders", s as u64)
         .int("messages", m as u64);
     out.int("bytes", size as u64)
@@ -135,15 +164,20 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     }
 
     let mut net = Net::new(&ctx.target, ctx.src_ips, 1 << 20).map_err(|e| e.to_string())?;
-    let sender_conn: Vec<usize> = (0..s).map(|j| j * n / s).collect();
+    let sender_conn: Vec<usize> = match dedicated {
+        true => (0..s).collect(),
+        false => (0..s).map(|j| j * n / s).collect(),
+    };
     let mut h = Fanout {
-        base: Base::new(n),
-        n,
+        base: Base::new(conns),
+        per_msg,
+        dedicated,
+        sender_rx: 0,
         s,
         w,
         t_base: Instant::now(),
         sender_conn: sender_conn.clone(),
-        expected: vec![0; n * s],
+        expected: vec![0; conns * s],
         ring: vec![0; s * w],
         done: vec![0; s],
         ready: Vec::new(),
@@ -158,11 +192,27 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
         hist: Hist::default(),
         last_delivery: Instant::now(),
     };
-    let connect = common::establish(&mut net, &mut h, n, ctx.concurrency, ctx.timeout)?;
+    let connect = match transport {
+        None => common::establish(&mut net, &mut h, n, ctx.concurrency, ctx.timeout)?,
+        Some(kind) => {
+            let t = common::establish(&mut net, &mut h, s, ctx.concurrency, ctx.timeout)?;
+            net.kind = kind;
+            t + common::establish(&mut net, &mut h, n, ctx.concurrency, ctx.timeout)?
+        }
+    };
     out.num("connect_s", connect.as_secs_f64());
-    if let Some(c) = ctx.status_check(n as u64)? {
+    // No message before every receiver has joined: streams open, polls held.
+    let (field, joined) = match transport {
+        None | Some(Kind::Ws | Kind::WsV1) => ("connections", conns),
+        Some(Kind::Sse) => ("sse", n),
+        Some(Kind::Poll) => ("long_poll", n),
+    };
+    if let Some(c) = ctx.status_check_field(field, joined as u64)? {
         out.int("status_connections", c);
     }
+    let receivers = if dedicated { s..conns } else { 0..conns };
+    let (rx0, tx0) = net.io_bytes(receivers.clone());
+    let answers0 = net.stats.poll_answers;
 
     let mut buf = vec![0u8; size];
     common::fill_pattern(&mut buf);
@@ -179,7 +229,7 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     h.last_delivery = t0;
     let deadline = t0 + ctx.timeout;
     let msg_interval = if rate_mode {
-        (n - 1) as f64 / rate
+        per_msg as f64 / rate
     } else {
         0.0
     };
@@ -251,6 +301,7 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
         .as_secs_f64()
         .max(1e-9);
     let cpu1 = ctx.probe.cpu_ticks()?;
+    let (rx1, tx1) = net.io_bytes(receivers);
     let gen_cpu = (crate::sys::self_cpu() - gen0).as_secs_f64();
     let server_cpu = ctx.probe.cpu_secs(cpu0, cpu1);
 
@@ -269,6 +320,22 @@ pub fn run(ctx: &Ctx, rate_mode: bool, out: &mut Json) -> Outcome {
     out.num("lat_p50_us", h.hist.quantile(0.5) as f64 / 1e3);
     out.num("lat_p99_us", h.hist.quantile(0.99) as f64 / 1e3);
     out.num("lat_max_us", h.hist.max as f64 / 1e3);
+    if dedicated {
+        let (rx, tx) = (rx1 - rx0, tx1 - tx0);
+        let per = |b: u64| b as f64 / h.delivered.max(1) as f64;
+        out.int("rx_bytes", rx).int("tx_bytes", tx);
+        out.num("rx_bytes_per_delivery", per(rx))
+            .num("tx_bytes_per_delivery", per(tx))
+            .num("wire_bytes_per_delivery", per(rx + tx));
+        let answers = net.stats.poll_answers - answers0;
+        if answers > 0 {
+            out.int("poll_answers", answers).num(
+                "deliveries_per_poll_answer",
+                h.delivered as f64 / answers as f64,
+            );
+        }
+        out.int("sender_rx", h.sender_rx);
+    }
     out.int("lost", total.saturating_sub(h.delivered));
     out.int("duplicates", h.dup)
         .int("gaps", h.gap)

@@ -1,8 +1,14 @@
 //! `idle`: hold C upgraded chat connections; report the server's RSS per
 //! connection and its CPU over a window while it pings them (run the server
 //! with a short heartbeat; the generator answers every ping).
+//!
+//! `--transport sse` holds event streams instead (the heartbeat is then a
+//! `: keep-alive` comment), `--transport long-poll` held polls (each client
+//! has had its welcome and asked again with `since`; a poll answered empty
+//! after `--poll-timeout-ms` is asked again at once).
 
 use crate::common::{self, Base, HasBase, Json};
+use crate::http_rx::Kind;
 use crate::net::{Closed, Handler, Net};
 use crate::{Ctx, Outcome};
 use std::time::{Duration, Instant};
@@ -34,11 +40,19 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     let c: usize = a.num("conns", 10000)?;
     let window = Duration::from_secs_f64(a.num("duration", 10.0)?);
     let settle = Duration::from_secs_f64(a.num("settle", 2.0)?);
+    let transport = a
+        .str_opt("transport")
+        .map(|t| Kind::parse(&t))
+        .transpose()?;
     a.finish()?;
+    if let Some(kind) = transport {
+        out.str("transport", kind.name());
+    }
     out.int("conns", c as u64)
         .num("window_s", window.as_secs_f64());
 
     let mut net = Net::new(&ctx.target, ctx.src_ips, 1 << 20).map_err(|e| e.to_string())?;
+    net.kind = transport.unwrap_or(Kind::Ws);
     let mut h = Idle {
         base: Base::new(c),
         messages: 0,
@@ -49,7 +63,12 @@ pub fn run(ctx: &Ctx, out: &mut Json) -> Outcome {
     out.num("connects_per_s", c as f64 / connect.as_secs_f64().max(1e-9));
     common::hold(&mut net, &mut h, settle)?;
     let rss1 = ctx.probe.rss()?;
-    if let Some(n) = ctx.status_check(c as u64)? {
+    let field = match net.kind {
+        Kind::Ws | Kind::WsV1 => "connections",
+        Kind::Sse => "sse",
+        Kind::Poll => "long_poll",
+    };
+    if let Some(n) = ctx.status_check_field(field, c as u64)? {
         out.int("status_connections", n);
     }
     let (cpu0, pings0, gen0, t0) = (

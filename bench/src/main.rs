@@ -7,6 +7,7 @@ mod common;
 mod fanout;
 mod flood;
 mod handshake;
+mod http_rx;
 mod idle;
 mod net;
 mod report;
@@ -33,13 +34,19 @@ pub struct Ctx {
 impl Ctx {
     /// GET /status must report at least `n` connections within 5 s (unless --no-status).
     pub fn status_check(&self, n: u64) -> Result<Option<u64>, String> {
+        self.status_check_field("connections", n)
+    }
+
+    /// The same for another figure of miochat's /status: "sse" (open event
+    /// streams) or "long_poll" (polls held).
+    pub fn status_check_field(&self, field: &str, n: u64) -> Result<Option<u64>, String> {
         if !self.status {
             return Ok(None);
         }
-        let got = common::wait_status(&self.target, n, Duration::from_secs(5))?;
+        let got = common::wait_status(&self.target, field, n, Duration::from_secs(5))?;
         if got < n {
             return Err(format!(
-                "GET /status reports {got} connections, expected at least {n}"
+                "GET /status reports {got} {field}, expected at least {n}"
             ));
         }
         Ok(Some(got))
@@ -55,6 +62,10 @@ scenarios (each prints one JSON line; exit 1 on any failure or violation):
   fanout-w8    the same as fanout with --window 8 (its own name in reports)
   fanout-rate  --clients 1000 --senders 10 --rate 20000 (deliveries/s) --duration 10 --bytes 64
   idle         --conns 10000 --duration 10 --settle 2   (run the server with a short heartbeat)
+  (these three take --transport websocket|websocket-v1|sse|long-poll: miochat's
+   receivers upgrading (plain, or offering miochat.v1), on GET /events or on
+   GET /poll; fanout then has --senders WebSocket senders beside --clients
+   receivers and counts the receivers' bytes in and out)
   handshake    --concurrency 32 --duration 10
   bigmsg       --bytes 1048576 --messages 100 --window 2 [--binary]
   storm-2k     --stuck 2000 --mib 64 --bytes 65536: N clients never read, one sender, one healthy reader

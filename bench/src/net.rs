@@ -2,6 +2,7 @@
 //! by token, upgrade and frame handling, pings answered with pongs. Scenarios
 //! see open connections, whole messages and closes through `Handler`.
 
+use crate::http_rx::{self, Kind};
 use crate::sys;
 use crate::ws::{self, Parsed, Rng};
 use mio::net::TcpStream;
@@ -123,6 +124,11 @@ pub struct Conn {
     /// Bytes this connection may still read: None reads whatever arrives;
     /// Some(0) stops reading (a stuck client); `Net::read_up_to` refills it.
     budget: Option<usize>,
+    /// WebSocket, or one of the HTTP transports (`http_rx`).
+    pub kind: Kind,
+    /// Bytes read from and written to this socket, all of them (heads, framing).
+    pub rx: u64,
+    pub tx: u64,
 }
 
 impl Conn {
@@ -139,6 +145,9 @@ impl Conn {
             frag_op: 0,
             frag: Vec::new(),
             budget: None,
+            kind: Kind::Ws,
+            rx: 0,
+            tx: 0,
         }
     }
 }
@@ -147,6 +156,8 @@ impl Conn {
 pub struct Stats {
     pub pings: u64,
     pub connects_started: u64,
+    /// Long-poll answers read (each one a response, then a new request).
+    pub poll_answers: u64,
 }
 
 pub struct Net {
@@ -164,6 +175,8 @@ pub struct Net {
     pub stats: Stats,
     /// SO_RCVBUF for the sockets opened from now on (None: the kernel's default).
     pub rcvbuf: Option<usize>,
+    /// How the connections opened from now on read the chat.
+    pub kind: Kind,
 }
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -196,6 +209,7 @@ impl Net {
             dead: Vec::new(),
             stats: Stats::default(),
             rcvbuf: None,
+            kind: Kind::Ws,
         })
     }
 
@@ -228,6 +242,7 @@ impl Net {
         c.frag_op = 0;
         c.frag.clear();
         c.budget = None;
+        c.kind = self.kind;
         self.stats.connects_started += 1;
         let res = sys::connect_from(self.target.addr, src, self.rcvbuf).and_then(|mut s| {
             self.poll.registry().register(
@@ -337,7 +352,10 @@ impl Net {
                     self.kill(id, Closed::Io("write returned 0".into()));
                     return;
                 }
-                Ok(n) => c.wpos += n,
+                Ok(n) => {
+                    c.wpos += n;
+                    c.tx += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -404,7 +422,19 @@ impl Net {
                 let c = &mut self.conns[id];
                 c.phase = Phase::Upgrading;
                 let key = c.key;
-                ws::upgrade_request(&mut c.wbuf, &self.target.host, &self.target.path, &key);
+                match c.kind {
+                    Kind::Ws => {
+                        ws::upgrade_request(&mut c.wbuf, &self.target.host, &self.target.path, &key)
+                    }
+                    Kind::WsV1 => ws::upgrade_request_with(
+                        &mut c.wbuf,
+                        &self.target.host,
+                        &self.target.path,
+                        &key,
+                        "Sec-WebSocket-Protocol: miochat.v1\r\n",
+                    ),
+                    kind => http_rx::request(&mut c.wbuf, kind, &self.target.host, None),
+                }
             }
             if writable {
                 self.flush(id);
@@ -451,6 +481,7 @@ impl Net {
                 }
             };
             total += n;
+            c.rx += n as u64;
             if let Some(b) = c.budget.as_mut() {
                 *b -= n;
             }
@@ -482,6 +513,9 @@ impl Net {
 
     /// Consumes complete frames from `data`; returns how many bytes were used.
     fn process<H: Handler>(&mut self, id: usize, data: &[u8], h: &mut H, now: Instant) -> usize {
+        if !self.conns[id].kind.is_ws() {
+            return self.process_http(id, data, h, now);
+        }
         let mut pos = 0;
         if self.conns[id].phase == Phase::Upgrading {
             let Some(end) = ws::find_head_end(data) else {
@@ -495,6 +529,12 @@ impl Net {
             };
             if let Err(e) = ws::check_upgrade_response(&data[..end], &self.conns[id].key) {
                 self.kill(id, Closed::Protocol(e));
+                return data.len();
+            }
+            if self.conns[id].kind == Kind::WsV1
+                && !data[..end].windows(10).any(|w| w == b"miochat.v1")
+            {
+                self.kill(id, Closed::Protocol("miochat.v1 not accepted".into()));
                 return data.len();
             }
             self.conns[id].phase = Phase::Open;
@@ -545,6 +585,10 @@ impl Net {
                     return data.len();
                 }
                 ws::OP_TEXT | ws::OP_BINARY if fin && self.conns[id].frag_op == 0 => {
+                    let payload = match self.conns[id].kind {
+                        Kind::WsV1 => http_rx::chat_payload(payload),
+                        _ => payload,
+                    };
                     h.on_message(id, opcode, payload, now);
                 }
                 ws::OP_TEXT | ws::OP_BINARY if self.conns[id].frag_op == 0 => {
@@ -580,5 +624,110 @@ impl Net {
             }
         }
         pos
+    }
+
+    /// The HTTP transports: an event stream's blocks, or long-poll answers
+    /// (each followed at once by the next poll, with its `last_id`). Chat
+    /// messages reach the handler as their `text`, like a plain WebSocket
+    /// client's frames; welcomes and other objects whole.
+    fn process_http<H: Handler>(
+        &mut self,
+        id: usize,
+        data: &[u8],
+        h: &mut H,
+        now: Instant,
+    ) -> usize {
+        let kind = self.conns[id].kind;
+        let mut pos = 0;
+        loop {
+            if kind == Kind::Poll || self.conns[id].phase == Phase::Upgrading {
+                let Some(end) = ws::find_head_end(&data[pos..]) else {
+                    if data.len() - pos > 16 * 1024 {
+                        self.kill(id, Closed::Protocol("response head over 16 KiB".into()));
+                        return data.len();
+                    }
+                    return pos;
+                };
+                let head = match http_rx::parse_head(&data[pos..pos + end]) {
+                    Ok(head) => head,
+                    Err(e) => {
+                        self.kill(id, Closed::Protocol(e));
+                        return data.len();
+                    }
+                };
+                if kind == Kind::Sse {
+                    if !head.event_stream || head.content_length.is_some() {
+                        self.kill(id, Closed::Protocol("not an endless event stream".into()));
+                        return data.len();
+                    }
+                    pos += end;
+                    self.conns[id].phase = Phase::Open;
+                    h.on_open(id);
+                    continue;
+                }
+                let Some(len) = head.content_length else {
+                    self.kill(
+                        id,
+                        Closed::Protocol("poll answer without Content-Length".into()),
+                    );
+                    return data.len();
+                };
+                if data.len() - pos < end + len {
+                    return pos;
+                }
+                let body = &data[pos + end..pos + end + len];
+                pos += end + len;
+                let (objects, last_id) = match http_rx::poll_batch(body) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        self.kill(id, Closed::Protocol(e));
+                        return data.len();
+                    }
+                };
+                self.stats.poll_answers += 1;
+                if self.conns[id].phase == Phase::Upgrading {
+                    self.conns[id].phase = Phase::Open;
+                    h.on_open(id);
+                }
+                for object in objects {
+                    h.on_message(id, ws::OP_TEXT, http_rx::chat_payload(object), now);
+                }
+                if head.close {
+                    // It said it would close: the Eof that follows is reported.
+                    continue;
+                }
+                let c = &mut self.conns[id];
+                if c.phase != Phase::Open {
+                    return data.len();
+                }
+                if c.wpos == c.wbuf.len() {
+                    c.wbuf.clear();
+                    c.wpos = 0;
+                }
+                http_rx::request(&mut c.wbuf, kind, &self.target.host, Some(last_id));
+                self.flush(id);
+                if self.conns[id].phase != Phase::Open {
+                    return data.len();
+                }
+            } else {
+                let Some((field, used)) = http_rx::next_event(&data[pos..]) else {
+                    return pos;
+                };
+                if let Some(object) = field {
+                    h.on_message(id, ws::OP_TEXT, http_rx::chat_payload(object), now);
+                }
+                pos += used;
+                if self.conns[id].phase != Phase::Open {
+                    return data.len();
+                }
+            }
+        }
+    }
+
+    /// Bytes read and written by the connections in `ids`, so far.
+    pub fn io_bytes(&self, ids: std::ops::Range<usize>) -> (u64, u64) {
+        self.conns[ids]
+            .iter()
+            .fold((0, 0), |(r, t), c| (r + c.rx, t + c.tx))
     }
 }

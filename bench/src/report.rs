@@ -158,6 +158,25 @@ const METRICS: &[Metric] = &[
         false,
         false,
     ),
+    m(
+        "fanout",
+        "wire_bytes_per_delivery",
+        "receiver bytes per delivery (in + out)",
+        false,
+        true,
+    ),
+    m(
+        "fanout",
+        "tx_bytes_per_delivery",
+        "receiver request bytes per delivery (out)",
+        false,
+        false,
+    ),
+    neutral(
+        "fanout",
+        "deliveries_per_poll_answer",
+        "deliveries per poll answer",
+    ),
     m("fanout-w8", "deliveries_per_s", "deliveries/s", true, false),
     m(
         "fanout-w8",
@@ -190,6 +209,25 @@ const METRICS: &[Metric] = &[
         false,
     ),
     m("fanout-rate", "lat_p99_us", "latency p99 (µs)", false, true),
+    m(
+        "fanout-rate",
+        "wire_bytes_per_delivery",
+        "receiver bytes per delivery (in + out)",
+        false,
+        false,
+    ),
+    m(
+        "fanout-rate",
+        "tx_bytes_per_delivery",
+        "receiver request bytes per delivery (out)",
+        false,
+        false,
+    ),
+    neutral(
+        "fanout-rate",
+        "deliveries_per_poll_answer",
+        "deliveries per poll answer",
+    ),
     m(
         "idle",
         "rss_per_conn_kib",

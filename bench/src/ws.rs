@@ -61,13 +61,26 @@ pub fn accept_for(key: &[u8]) -> String {
 }
 
 pub fn upgrade_request(out: &mut Vec<u8>, host: &str, path: &str, key: &[u8; 24]) {
+    upgrade_request_with(out, host, path, key, "");
+}
+
+/// The upgrade with `extra` header lines (each ending in CRLF) before the blank line.
+pub fn upgrade_request_with(
+    out: &mut Vec<u8>,
+    host: &str,
+    path: &str,
+    key: &[u8; 24],
+    extra: &str,
+) {
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
     out.extend_from_slice(key);
-    out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n");
+    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Checks a complete response head (up to and including the blank line).
