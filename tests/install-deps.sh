@@ -13,6 +13,8 @@ command -v gdb >/dev/null || need_apt+=(gdb)
 command -v prlimit >/dev/null || need_apt+=(util-linux)
 # tools/wsraw.py, whose commands in the notes tests/notes_wsraw.rs runs.
 command -v python3 >/dev/null || need_apt+=(python3)
+# curl, whose commands in the exercises' solutions tests/notes_wsraw.rs runs.
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need_apt[*]} but not root; install them and rerun" >&2
