@@ -540,6 +540,9 @@ const NOTES_WITH_EXERCISES: &[&str] = &[
     "01-readiness.md",
     "02-handshake.md",
     "03-framing.md",
+    "04-broadcast.md",
+    "05-timers.md",
+    "06-vs-async.md",
     "07-sse-or-polling.md",
     "09-shared-log.md",
     "hostile-inputs.md",
@@ -582,4 +585,74 @@ fn every_note_has_exercises_and_a_solution_with_commands_that_are_checked() {
              or a log marked `<!-- run: ... -->`)"
         );
     }
+}
+
+/// The `cargo test` commands of a text: (the `--test` file or `None`, the
+/// filter or `None`), from `$ cargo test ...` lines and code spans alike.
+fn cargo_test_commands(text: &str) -> Vec<(Option<String>, Option<String>)> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("cargo test") {
+        let rest = &text[at + "cargo test".len()..];
+        let end = rest.find(['`', '\n', ';', '&', '|']).unwrap_or(rest.len());
+        let mut words = rest[..end].split_whitespace();
+        let (mut file, mut filter) = (None, None);
+        while let Some(word) = words.next() {
+            match word {
+                "--" => break,
+                "--test" => file = words.next().map(str::to_owned),
+                w if w.starts_with('-') => {}
+                w if filter.is_none() => filter = Some(w.to_owned()),
+                _ => {}
+            }
+        }
+        found.push((file, filter));
+    }
+    found
+}
+
+#[test]
+fn every_cargo_test_command_in_the_exercises_names_a_test_that_exists() {
+    let sources = |dir: &str| -> String {
+        let mut all = String::new();
+        let mut stack = vec![root().join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                all.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        all
+    };
+    let everything = sources("src") + &sources("tests");
+    let mut checked = 0;
+    for (note, text) in note_files() {
+        if !note.starts_with("solutions/") && !text.contains("\n## Exercises\n") {
+            continue;
+        }
+        let text = match note.starts_with("solutions/") {
+            true => text.as_str(),
+            false => text.split("\n## Exercises\n").nth(1).unwrap(),
+        };
+        for (file, filter) in cargo_test_commands(text) {
+            let haystack = match &file {
+                Some(file) => {
+                    let path = root().join("tests").join(format!("{file}.rs"));
+                    std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                        panic!("notes/{note}: `cargo test --test {file}`: no tests/{file}.rs")
+                    })
+                }
+                None => everything.clone(),
+            };
+            if let Some(filter) = filter {
+                let name = filter.rsplit("::").next().unwrap();
+                assert!(
+                    haystack.contains(&format!("fn {name}")),
+                    "notes/{note}: `cargo test ... {filter}` names no test fn starting {name:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no `cargo test` command in the exercises");
 }
