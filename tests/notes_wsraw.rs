@@ -212,10 +212,7 @@ fn matches(expected: &[String], actual: &[String]) -> bool {
 /// The tool bounds its own reads; this bounds the whole run as well.
 fn run(command: &str, addr: &str) -> String {
     let command = command.replace(NOTE_ADDR, addr);
-    let mut child = Command::new("bash")
-        .args(["-c", &command])
-        .current_dir(root())
-        .stdin(Stdio::null())
+    let mut child = common::shell(&command)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -544,6 +541,7 @@ const NOTES_WITH_EXERCISES: &[&str] = &[
     "05-timers.md",
     "06-vs-async.md",
     "07-sse-or-polling.md",
+    "08-debugger.md",
     "09-shared-log.md",
     "hostile-inputs.md",
 ];

@@ -23,12 +23,12 @@
 //! checks the ones a note marks against what a run prints.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use super::common::{ServerProcess, wait_until};
 use super::logs::{Quoted, parse_log_line};
-use super::{notes, root};
+use super::notes;
 
 const MARKER: &str = "<!-- run:";
 
@@ -139,11 +139,7 @@ fn perform(run: &Run) -> Vec<(String, String, String)> {
     let port = server.addr.port().to_string();
     // As a shell runs it, so that a client may be two programs (`A & B`).
     let command = run.client.join(" ").replace("PORT", &port);
-    let mut client = Command::new("bash")
-        .args(["-c", &command])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let mut client = super::common::shell(&command)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the client `{command}`: {e}"));
     let limit = Duration::from_secs(run.seconds.unwrap_or(30));
