@@ -294,7 +294,9 @@ fn every_command_in_the_notes_and_solutions_prints_what_the_note_shows() {
                     let Some(block) = queue.lock().unwrap().next() else {
                         break;
                     };
-                    if let Err(why) = check_block(block) {
+                    // A busy machine can delay a client past its `sleep`: one
+                    // more run, on a fresh server, before calling the note wrong.
+                    if let Err(why) = check_block(block).or_else(|_| check_block(block)) {
                         failures.lock().unwrap().push(why);
                     }
                 }
