@@ -16,6 +16,8 @@ command -v prlimit >/dev/null || need_apt+=(util-linux)
 command -v python3 >/dev/null || need_apt+=(python3)
 # tests/cluster.rs runs the cluster against a real Redis.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# curl, whose commands in the exercises' solutions tests/notes_wsraw.rs runs.
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need_apt[*]} but not root; install them and rerun" >&2

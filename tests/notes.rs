@@ -1,5 +1,8 @@
 //! Keeps the teaching notes in `notes/` true to the code.
 //!
+//! The notes are `notes/*.md` and the exercises' solutions,
+//! `notes/solutions/*.md`: every check below reads both.
+//!
 //! 1. Every `src/`, `tests/` or `client/` path a note mentions exists, and every
 //!    `notes/NAME.md#anchor` link (in the notes and in the code's comments) finds
 //!    its note and heading.
@@ -21,7 +24,9 @@
 //!    the order note 8 shows them, and note 8's listing must be what gdb
 //!    printed: breakpoint and frame `file:line`s, source lines, banners,
 //!    plain values and `bytes` output (`notes/listing.rs`). The transcript is
-//!    left in `target/tmp/notes-walkthrough.txt`.
+//!    left in `target/tmp/notes-walkthrough.txt`. A solution's gdb session
+//!    marked `<!-- gdb: SCRIPT; client: COMMAND -->` is replayed and
+//!    compared the same way.
 //! 4. Quoted log lines (`notes/logs.rs`): every `LEVEL target] message` line
 //!    in a note is one a log call in `src/` can print: that level, the
 //!    module the target names, a format string that matches the message.
@@ -62,20 +67,49 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// (file name, text) of every `notes/*.md`, in name order.
+/// (path under `notes/`, text) of every `notes/*.md`, then of every
+/// `notes/solutions/*.md` (the exercises' solutions, checked like the notes),
+/// in name order.
 fn notes() -> Vec<(String, String)> {
-    let mut notes: Vec<(String, String)> = std::fs::read_dir(root().join("notes"))
-        .expect("notes/ exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&path).unwrap())
-        })
-        .collect();
-    notes.sort();
+    let mut notes = Vec::new();
+    for dir in ["", "solutions/"] {
+        let Ok(entries) = std::fs::read_dir(root().join("notes").join(dir)) else {
+            continue;
+        };
+        let mut found: Vec<(String, String)> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "md"))
+            .map(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (
+                    format!("{dir}{name}"),
+                    std::fs::read_to_string(&path).unwrap(),
+                )
+            })
+            .collect();
+        found.sort();
+        notes.extend(found);
+    }
     assert!(!notes.is_empty(), "no notes found");
     notes
+}
+
+/// A link's target as a path under `notes/`, resolved from the note that
+/// holds it: `../03-framing.md` from `solutions/03-framing.md` is
+/// `03-framing.md`, and `solutions/03-framing.md` from a note is itself.
+fn resolve_link(from_note: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = from_note.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            ".." => {
+                parts.pop();
+            }
+            "." => {}
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 /// (relative path, text) of every `src/**/*.rs`.
@@ -196,12 +230,12 @@ fn every_link_to_a_note_finds_its_heading() {
     for (from, text) in &texts {
         // `notes/NAME.md#anchor` anywhere, and `](NAME.md#anchor)` links inside notes.
         let mut links = paths_with_prefix(text, "notes/");
-        if from.starts_with("notes/") {
+        if let Some(note) = from.strip_prefix("notes/") {
             for (at, _) in text.match_indices("](") {
                 let target = &text[at + 2..];
                 let target = &target[..target.find(')').unwrap_or(0)];
                 if !target.contains("://") && target.contains(".md") {
-                    links.push(format!("notes/{target}"));
+                    links.push(format!("notes/{}", resolve_link(note, target)));
                 }
             }
         }

@@ -9,6 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// `COMMAND` as `bash -c` runs it, in the repository's top folder, with no
+/// standard input: a command from a note (`A & B`, `$(...)` and quotes
+/// included). Its output goes nowhere until the caller says otherwise.
+pub fn shell(command: &str) -> Command {
+    let mut shell = Command::new("bash");
+    shell
+        .args(["-c", command])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    shell
+}
+
 /// How long a broken server may take before a test gives up on it. Generous:
 /// it bounds how long a failure takes to notice, it is not a speed claim.
 pub const DEADLINE: Duration = Duration::from_secs(10);

@@ -113,6 +113,8 @@ const EXTERNAL: &[&str] = &[
     "LLDB",
     "VSCode",
     "RUST_LOG",
+    // curl's --write-out variable (notes/07-sse-or-polling.md, exercise 1)
+    "num_connects",
 ];
 
 /// Crates and std modules: a path starting with one of these is not ours.
@@ -142,6 +144,8 @@ const EXTERNAL_FLAGS: &[&str] = &[
     "--nocapture",
     "--bin",
     "--batch",
+    "--lib",
+    "--max-time",
 ];
 
 /// A word ending like this is a file name, not a name in the code.

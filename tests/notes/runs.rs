@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The test starts miochat with `RUST_LOG=trace`, those flags and a port of
-//! its own, runs the client (with `PORT` replaced) until it exits, or for the
+//! its own, runs the client (with `PORT` replaced, through `bash -c`, so it may
+//! be a pipeline or `A & B`, though not `;`) until it exits, or for the
 //! seconds given, then sends SIGINT and takes the log. Every line of ours in
 //! the block must be in that log: the same level, target and words, and the
 //! same numbers, except a port (any) and a duration, which may differ by 20%
@@ -22,12 +23,12 @@
 //! checks the ones a note marks against what a run prints.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use super::common::{ServerProcess, wait_until};
 use super::logs::{Quoted, parse_log_line};
-use super::{notes, root};
+use super::notes;
 
 const MARKER: &str = "<!-- run:";
 
@@ -136,18 +137,11 @@ fn perform(run: &Run) -> Vec<(String, String, String)> {
     let flags: Vec<&str> = run.flags.iter().map(String::as_str).collect();
     let server = ServerProcess::start_with(command, &flags);
     let port = server.addr.port().to_string();
-    let args: Vec<String> = run
-        .client
-        .iter()
-        .map(|a| a.replace("PORT", &port))
-        .collect();
-    let mut client = Command::new(&args[0])
-        .args(&args[1..])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    // As a shell runs it, so that a client may be two programs (`A & B`).
+    let command = run.client.join(" ").replace("PORT", &port);
+    let mut client = super::common::shell(&command)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the client {:?}: {e}", args[0]));
+        .unwrap_or_else(|e| panic!("cannot start the client `{command}`: {e}"));
     let limit = Duration::from_secs(run.seconds.unwrap_or(30));
     let exited = wait_until(limit, || client.try_wait().unwrap().is_some());
     assert!(

@@ -48,6 +48,29 @@ impl Gdb {
         Gdb { child, transcript }
     }
 
+    /// gdb in batch mode, without the user's init files, running `scripts`
+    /// (gdb's own `-x` and `-ex` options) on the debug build of the server,
+    /// on a port of its own, with `server_args` after `--addr`.
+    fn batch(gdb: &str, scripts: &[&str], server_args: &[&str]) -> Gdb {
+        let mut args = vec![
+            "-batch",
+            "-nx",
+            "-iex",
+            "set debuginfod enabled off",
+            "-ex",
+            "set startup-with-shell off",
+        ];
+        args.extend_from_slice(scripts);
+        args.extend_from_slice(&[
+            "--args",
+            env!("CARGO_BIN_EXE_miochat"),
+            "--addr",
+            "127.0.0.1:0",
+        ]);
+        args.extend_from_slice(server_args);
+        Gdb::start(gdb, &args)
+    }
+
     fn transcript(&self) -> String {
         self.transcript.lock().unwrap().clone()
     }
@@ -232,17 +255,10 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
              checked. Install it (Debian: apt-get install gdb); `make test` does."
         );
     }
-    let binary = env!("CARGO_BIN_EXE_miochat");
     let started = Instant::now();
-    let mut session = Gdb::start(
+    let mut session = Gdb::batch(
         gdb,
         &[
-            "-batch",
-            "-nx",
-            "-iex",
-            "set debuginfod enabled off",
-            "-ex",
-            "set startup-with-shell off",
             "-x",
             "notes/breakpoints.gdb",
             // Which stops are on when the session starts (checked below).
@@ -250,13 +266,8 @@ fn the_debugger_walkthrough_stops_in_the_documented_order() {
             "info breakpoints",
             "-x",
             "notes/walkthrough.gdb",
-            "--args",
-            binary,
-            "--addr",
-            "127.0.0.1:0",
-            "--heartbeat-ms",
-            "1000",
         ],
+        &["--heartbeat-ms", "1000"],
     );
     let deadline = started + Duration::from_secs(90);
     let addr = session.wait_for("listening on ", deadline);
@@ -387,4 +398,140 @@ fn enabled_later(note: &str) -> Vec<(usize, String)> {
         }
     }
     found
+}
+
+// ---- the gdb sessions of the exercises' solutions ----
+
+/// The marker, on the line before a solution's `console` block, of a gdb
+/// session that a script replays: `<!-- gdb: SCRIPT; client: COMMAND -->`.
+const GDB_MARKER: &str = "<!-- gdb:";
+
+/// One marked session: where, the script, the client (`PORT` in its
+/// address), and the block as a `console` block of its own.
+struct MarkedSession {
+    place: String,
+    script: String,
+    client: String,
+    block: String,
+}
+
+fn marked_sessions() -> Vec<MarkedSession> {
+    let mut found = Vec::new();
+    for (note, text) in super::notes() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let Some(body) = line.trim().strip_prefix(GDB_MARKER) else {
+                continue;
+            };
+            let place = format!("notes/{note}:{}", n + 1);
+            let body = body.strip_suffix("-->").unwrap_or(body);
+            let (script, client) = body
+                .split_once("; client:")
+                .unwrap_or_else(|| panic!("{place}: <!-- gdb: SCRIPT; client: COMMAND -->"));
+            assert!(
+                lines.get(n + 1).is_some_and(|l| l.trim() == "```console"),
+                "{place}: a gdb marker stands just before a ```console block"
+            );
+            let block: Vec<&str> = lines[n + 1..]
+                .iter()
+                .skip(1)
+                .take_while(|l| !l.starts_with("```"))
+                .copied()
+                .collect();
+            found.push(MarkedSession {
+                place,
+                script: script.trim().to_owned(),
+                client: client.trim().to_owned(),
+                block: format!("```console\n{}\n```\n", block.join("\n")),
+            });
+        }
+    }
+    found
+}
+
+/// Runs one marked session under gdb with its client; returns the transcript.
+fn replay(session: &MarkedSession) -> String {
+    let started = Instant::now();
+    let mut gdb = Gdb::batch("gdb", &["-x", &session.script], &[]);
+    let deadline = started + Duration::from_secs(60);
+    let addr = gdb.wait_for("listening on ", deadline);
+    let addr = addr.split_whitespace().next().unwrap().to_owned();
+    let port = addr.rsplit(':').next().unwrap();
+    let mut client = super::common::shell(&session.client.replace("PORT", port))
+        .spawn()
+        .expect("bash");
+    let exited = gdb.wait_exit(deadline);
+    gdb.kill_inferiors();
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(
+        exited,
+        "{}: gdb did not finish {}",
+        session.place, session.script
+    );
+    gdb.transcript()
+}
+
+/// The `Old value = ` and `New value = ` lines of a text, in order.
+fn watched_values(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| l.starts_with("Old value = ") || l.starts_with("New value = "))
+        .collect()
+}
+
+#[test]
+fn the_gdb_sessions_of_the_solutions_are_what_gdb_prints() {
+    let sessions = marked_sessions();
+    assert!(
+        !sessions.is_empty(),
+        "no `<!-- gdb: -->` session in the solutions"
+    );
+    let mut problems = Vec::new();
+    for session in &sessions {
+        let transcript = replay(session);
+        let errors = gdb_errors(&transcript);
+        if !errors.is_empty() {
+            problems.push(format!(
+                "{}: gdb reported errors running {}:\n{}",
+                session.place,
+                session.script,
+                errors.join("\n")
+            ));
+            continue;
+        }
+        let name = session.place.trim_start_matches("notes/");
+        let shown_lines = session.block.lines().filter_map(shown).count();
+        assert!(
+            shown_lines > 0,
+            "{}: nothing gdb prints is shown",
+            session.place
+        );
+        for difference in differences(name, &session.block, &transcript) {
+            problems.push(format!(
+                "{difference}\n  (the block marked at {})",
+                session.place
+            ));
+        }
+        if watched_values(&session.block) != watched_values(&transcript) {
+            problems.push(format!(
+                "{}: the watchpoint's values differ.\n--- shown ---\n{}\n--- gdb printed ---\n{}",
+                session.place,
+                watched_values(&session.block).join("\n"),
+                watched_values(&transcript).join("\n")
+            ));
+        }
+        if !problems.is_empty() {
+            eprintln!(
+                "---- gdb transcript of {} ----\n{transcript}",
+                session.script
+            );
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "gdb sessions in the solutions that gdb no longer prints (run the marker's script \
+         and client, and paste again):\n\n{}",
+        problems.join("\n\n")
+    );
 }
