@@ -43,6 +43,9 @@ pub(super) struct Books {
     /// since when the first of them has waited: `--stall-ms` counts from there.
     pub paused_senders: Vec<Token>,
     pub paused_since: Option<Instant>,
+    /// When this pause began, for the log line that ends it (`paused_since`
+    /// moves on at each stall deadline; this does not).
+    pub pause_began: Option<Instant>,
     /// When a pause was last logged at info.
     pub pause_logged_at: Option<Instant>,
     /// Bytes of unfinished messages held by all connections (`--max-input-bytes`).
@@ -77,6 +80,7 @@ impl Books {
             log_grew: false,
             paused_senders: Vec::new(),
             paused_since: None,
+            pause_began: None,
             pause_logged_at: None,
             unfinished_held: 0,
             output_held: 0,
@@ -168,6 +172,7 @@ impl Books {
         if conn.hold != hold && hold == Some(Hold::LogFull) {
             self.paused_senders.push(conn.token);
             self.paused_since.get_or_insert(now);
+            self.pause_began.get_or_insert(now);
         }
         if conn.hold != hold && hold == Some(Hold::ServerOutputFull) {
             self.output_waiters.push(conn.token);

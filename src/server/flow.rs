@@ -137,7 +137,8 @@ impl Server {
         if !self.history.accepts() || !self.redis_accepts() {
             return;
         }
-        let waited = now.saturating_duration_since(since).as_millis();
+        let began = self.books.pause_began.take().unwrap_or(since);
+        let waited = now.saturating_duration_since(began).as_millis();
         self.books.paused_since = None;
         let paused = std::mem::take(&mut self.books.paused_senders);
         // A flood paces itself by many short pauses: only the long ones are news.
