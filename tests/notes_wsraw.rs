@@ -550,6 +550,7 @@ const NOTES_WITH_EXERCISES: &[&str] = &[
     "07-sse-or-polling.md",
     "08-debugger.md",
     "09-shared-log.md",
+    "10-redis.md",
     "hostile-inputs.md",
 ];
 

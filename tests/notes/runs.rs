@@ -13,7 +13,8 @@
 //! be a pipeline or `A & B`, though not `;`) until it exits, or for the
 //! seconds given, then sends SIGINT and takes the log. Every line of ours in
 //! the block must be in that log: the same level, target and words, and the
-//! same numbers, except a port (any) and a duration, which may differ by 20%
+//! same numbers, except a port (any) and a duration (`1.5s`, or `1001 ms` with
+//! a space), which may differ by 20%
 //! (at least 50 ms): a timeout quoted as `Some(10.24s)` where a run prints
 //! `Some(29.99s)` fails. A line with a duration must also come after the
 //! line quoted before it; other lines may be in another order (which of two
@@ -187,7 +188,9 @@ fn pieces(message: &str) -> Vec<Piece> {
             i += 1;
         }
         let number: String = chars[start..i].iter().collect();
-        let unit: String = chars[i..]
+        // `1.5s` (Debug) or `1001 ms` (our own lines): one space may come first.
+        let gap = usize::from(chars.get(i) == Some(&' '));
+        let unit: String = chars[i + gap..]
             .iter()
             .take_while(|c| c.is_alphabetic())
             .collect();
@@ -205,7 +208,7 @@ fn pieces(message: &str) -> Vec<Piece> {
         match (scale, number.parse::<f64>()) {
             _ if after_address => pieces.push(Piece::Text("PORT".into())),
             (Some(scale), Ok(value)) => {
-                i += unit.chars().count();
+                i += gap + unit.chars().count();
                 pieces.push(Piece::Seconds(value * scale));
             }
             _ => pieces.push(Piece::Number(number)),
@@ -345,6 +348,15 @@ fn the_run_checker_compares_words_numbers_and_durations() {
     assert!(!same(
         "Token(2) wrote 179 bytes",
         "Token(2) wrote 178 bytes"
+    ));
+    // Our own lines write a space before the unit: still a duration.
+    assert!(same(
+        "senders resumed: 1 waited 1001 ms",
+        "senders resumed: 1 waited 1000 ms"
+    ));
+    assert!(!same(
+        "senders resumed: 1 waited 1001 ms",
+        "senders resumed: 1 waited 5004 ms"
     ));
     assert!(!same(
         "Token(2) wrote 179 bytes",
