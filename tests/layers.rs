@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Files that hold protocol only: bytes and time in, bytes and events out.
-const PROTOCOL_FILES: [&str; 21] = [
+const PROTOCOL_FILES: [&str; 22] = [
     "src/handshake.rs",
     "src/http.rs",
     "src/framing.rs",
@@ -18,6 +18,7 @@ const PROTOCOL_FILES: [&str; 21] = [
     "src/utf8.rs",
     "src/session.rs",
     "src/session/ending.rs",
+    "src/session/requests.rs",
     "src/history.rs",
     "src/v1.rs",
     "src/timer.rs",
