@@ -118,7 +118,7 @@ pub fn check_handshake(data: &[u8]) {
                 "answer and check_upgrade disagree"
             );
         }
-        Answer::Respond(bytes) | Answer::Refuse(bytes) => {
+        Answer::Respond(bytes) | Answer::Refuse(bytes, _) => {
             assert!(
                 checked.is_err(),
                 "a valid upgrade was answered with plain HTTP"

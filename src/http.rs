@@ -24,8 +24,9 @@ pub enum Answer {
     /// A response: send these bytes; the connection then carries the next
     /// request if the request allowed it (`framing::keep_alive`).
     Respond(Vec<u8>),
-    /// A refusal: send these bytes, then close.
-    Refuse(Vec<u8>),
+    /// A refusal: send these bytes, then close. The status and reason they
+    /// carry come with them, for the log line.
+    Refuse(Vec<u8>, Refusal),
     /// `/events`, `/poll` or `/send`: the loop answers from the shared log.
     Chat(HttpChat),
 }
@@ -91,7 +92,9 @@ pub fn answer(request: &Request, body: &[u8], config: &Config, status: &Status) 
         // RFC 9110 §9.3.2 and RFC 9112 §6.3: the answer to HEAD is the answer
         // to GET without its content, refusals included.
         Answer::Respond(bytes) if request.method == "HEAD" => Answer::Respond(head_only(bytes)),
-        Answer::Refuse(bytes) if request.method == "HEAD" => Answer::Refuse(head_only(bytes)),
+        Answer::Refuse(bytes, why) if request.method == "HEAD" => {
+            Answer::Refuse(head_only(bytes), why)
+        }
         answer => answer,
     }
 }
@@ -112,7 +115,7 @@ fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> A
     if request.wants_websocket() || matches!(request.path, "/chat" | "/echo") {
         return match check_upgrade(request, config) {
             Ok(upgrade) => Answer::Upgrade(upgrade),
-            Err(refusal) => Answer::Refuse(refusal_response(refusal)),
+            Err(refusal) => refuse(refusal),
         };
     }
     let allowed = match request.path {
@@ -122,13 +125,13 @@ fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> A
         _ => "GET, HEAD",
     };
     if !allowed.split(", ").any(|m| m == request.method) {
-        return Answer::Refuse(method_not_allowed(allowed));
+        return method_not_allowed(allowed);
     }
     let persist = keep_alive(request);
     match request.path {
         "/events" | "/poll" | "/send" => match crate::http_chat::check(request, body, config) {
             Ok(chat) => Answer::Chat(chat),
-            Err(refusal) => Answer::Refuse(refusal_response(refusal)),
+            Err(refusal) => refuse(refusal),
         },
         "/status" => {
             let body = status.json();
@@ -138,10 +141,10 @@ fn decide(request: &Request, body: &[u8], config: &Config, status: &Status) -> A
             Some((_, content_type, body)) => {
                 Answer::Respond(response(200, content_type, body, persist))
             }
-            None => Answer::Refuse(refusal_response(Refusal {
+            None => refuse(Refusal {
                 status: 404,
                 reason: "not found",
-            })),
+            }),
         },
     }
 }
@@ -168,14 +171,27 @@ pub fn check_before_body(request: &Request, config: &Config) -> Result<(), Refus
     crate::handshake::check_policy(request, host, config)
 }
 
+/// A refusal, with the response that says it.
+pub fn refuse(refusal: Refusal) -> Answer {
+    Answer::Refuse(refusal_response(refusal), refusal)
+}
+
 /// 405, with the methods the path takes (RFC 9110 §15.5.6: `Allow` is required).
-fn method_not_allowed(allowed: &str) -> Vec<u8> {
-    let reason = format!("only {allowed} can be used here\n");
-    closing_response(
-        405,
-        "text/plain; charset=utf-8",
-        reason.as_bytes(),
-        &[("Allow", allowed)],
+fn method_not_allowed(allowed: &'static str) -> Answer {
+    let reason = match allowed {
+        "POST" => "only POST can be used here",
+        "GET" => "only GET can be used here",
+        _ => "only GET, HEAD can be used here",
+    };
+    let body = format!("{reason}\n");
+    let extra = [("Allow", allowed)];
+    let bytes = closing_response(405, "text/plain; charset=utf-8", body.as_bytes(), &extra);
+    Answer::Refuse(
+        bytes,
+        Refusal {
+            status: 405,
+            reason,
+        },
     )
 }
 
@@ -294,7 +310,7 @@ mod tests {
 
     fn http_text(answer: Answer) -> String {
         match answer {
-            Answer::Respond(bytes) | Answer::Refuse(bytes) => String::from_utf8(bytes).unwrap(),
+            Answer::Respond(bytes) | Answer::Refuse(bytes, _) => String::from_utf8(bytes).unwrap(),
             _ => panic!("expected an HTTP answer"),
         }
     }
@@ -348,7 +364,7 @@ mod tests {
         let old = http_text(answer_to("GET /status HTTP/1.0\r\n\r\n"));
         assert!(old.contains("Connection: close\r\n"));
         let missing = answer_to("GET /nope HTTP/1.1\r\n\r\n");
-        assert!(matches!(missing, Answer::Refuse(_)));
+        assert!(matches!(missing, Answer::Refuse(_, why) if why.status == 404));
     }
 
     #[test]

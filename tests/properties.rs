@@ -699,7 +699,7 @@ proptest! {
         let request = Request::parse(text.as_bytes()).unwrap();
         match answer(&request, b"", &fuzz_config(), &Status::default()) {
             Answer::Upgrade(upgrade) => prop_assert_eq!(upgrade.accept, RFC_ACCEPT),
-            Answer::Respond(bytes) | Answer::Refuse(bytes) => {
+            Answer::Respond(bytes) | Answer::Refuse(bytes, _) => {
                 let why = format!("refused {text:?}: {}", String::from_utf8_lossy(&bytes));
                 return Err(TestCaseError::fail(why));
             }
@@ -843,7 +843,7 @@ fn odd_request_heads_get_their_exact_status() {
             Ok(request) => match answer(&request, b"", &fuzz_config(), &Status::default()) {
                 Answer::Upgrade(_) => 101,
                 Answer::Chat(_) => 200,
-                Answer::Respond(response) | Answer::Refuse(response) => {
+                Answer::Respond(response) | Answer::Refuse(response, _) => {
                     std::str::from_utf8(&response[9..12])
                         .unwrap()
                         .parse()

@@ -304,12 +304,16 @@ fn leave_log_after_open(conn: &mut Connection, history: &mut History) {
 /// its own where it makes them: `incoming.rs`).
 fn log_session_refusal(conn: &mut Connection) {
     if let Some(refused) = conn.session.take_refused() {
-        let Refusal { status, reason } = refused.refusal;
-        info!(
-            "{} refused: {}: {status} {reason}",
-            conn.peer, refused.request
-        );
+        log_refused(conn.peer, &refused.request, refused.refusal);
     }
+}
+
+/// The one line at info every refused request leaves, whoever refused it:
+/// the peer, the request (method and path, never the query, which may hold
+/// a token), the status and the one-line reason its answer carries.
+pub(super) fn log_refused(peer: std::net::SocketAddr, request: &str, refusal: Refusal) {
+    let Refusal { status, reason } = refusal;
+    info!("{peer} refused: {request}: {status} {reason}");
 }
 
 /// Asks for `WRITABLE` exactly while a write is blocked.

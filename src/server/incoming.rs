@@ -15,9 +15,9 @@ use mio::Token;
 use super::{Server, WELCOME};
 use crate::connection::{Connection, Hold, READS_PER_TURN, ReadOutcome};
 use crate::frame::Opcode;
-use crate::handshake::{ChatOptions, Endpoint, Request, Upgrade};
+use crate::handshake::{ChatOptions, Endpoint, Refusal, Request, Upgrade};
 use crate::history::{Format, Reader};
-use crate::http::{Answer, Status, refusal_response, switching_protocols};
+use crate::http::{Answer, Status, switching_protocols};
 use crate::message::Message;
 use crate::session::{ConnState, Ending, Event, HttpRequest};
 use crate::v1;
@@ -205,7 +205,7 @@ impl Server {
         let parsed = Request::parse(&request.head);
         let answer = match &parsed {
             Ok(head) => crate::http::answer(head, &request.body, &self.config, &self.status()),
-            Err(refusal) => Answer::Refuse(refusal_response(*refusal)),
+            Err(refusal) => crate::http::refuse(*refusal),
         };
         let conn = self.connections.get_mut(&token)?;
         match answer {
@@ -217,8 +217,8 @@ impl Server {
                 );
                 conn.session.respond(&response, now);
             }
-            Answer::Refuse(response) => {
-                log_refusal(conn, parsed.as_ref().ok(), &response);
+            Answer::Refuse(response, refusal) => {
+                log_refusal(conn, parsed.as_ref().ok(), refusal);
                 conn.session.answer(&response, now);
             }
             Answer::Upgrade(upgrade) => {
@@ -395,14 +395,9 @@ pub(super) struct StartPoint {
 /// One line at info per refused request: who, what, and why (the status and
 /// the one-line reason the body carries). The path is logged without its
 /// query, which may hold a token.
-fn log_refusal(conn: &Connection, request: Option<&Request>, response: &[u8]) {
-    let text = String::from_utf8_lossy(response);
-    let status = text.get(9..12).unwrap_or("???");
-    let reason = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body.trim_end());
+fn log_refusal(conn: &Connection, request: Option<&Request>, refusal: Refusal) {
     let (method, path) = request.map_or(("?", "(malformed request)"), |r| (r.method, r.path));
-    info!("{} refused: {method} {path}: {status} {reason}", conn.peer);
+    super::bookkeeping::log_refused(conn.peer, &format!("{method} {path}"), refusal);
 }
 
 /// A server limit, not only a connection's: N clients pipelining requests

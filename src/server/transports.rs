@@ -312,11 +312,11 @@ impl Server {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        info!("{} refused: {request}: 400 {reason}", conn.peer);
         let refusal = Refusal {
             status: 400,
             reason,
         };
+        super::bookkeeping::log_refused(conn.peer, request, refusal);
         conn.session.answer(&refusal_response(refusal), now);
     }
 }
