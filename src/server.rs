@@ -21,9 +21,12 @@
 //! The loop owns every socket and does every syscall; what the bytes mean is
 //! each connection's `Session` (session.rs), which never sees a socket. The
 //! handlers live beside this file: `server/incoming.rs` (read, answer the
-//! head, deliver messages), `server/outgoing.rs` (flush),
-//! `server/timeouts.rs` (a timer fired) and `server/bookkeeping.rs` (the
-//! loop's records, brought in step after every event, and retiring).
+//! request, deliver messages), `server/joining.rs` (a reader's place in the
+//! log), `server/transports.rs` (SSE, long polls, `POST /send`),
+//! `server/outgoing.rs` (flush), `server/timeouts.rs` (a timer fired),
+//! `server/flow.rs` (the full log and the output bound), `server/redis.rs`
+//! (`--redis`) and `server/bookkeeping.rs` (the loop's records, brought in
+//! step after every event, and retiring).
 
 use std::collections::HashMap;
 use std::io;
@@ -38,6 +41,7 @@ use signal_hook_mio::v1_0::Signals;
 mod bookkeeping;
 mod flow;
 mod incoming;
+mod joining;
 mod listener;
 mod outgoing;
 mod redis;
