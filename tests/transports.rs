@@ -733,3 +733,44 @@ fn a_body_is_refused_on_its_head_when_the_request_would_be_refused() {
         );
     }
 }
+
+/// One message released to many held polls is many copies: they are
+/// released only while the answers nobody has read yet are under
+/// `--max-output-bytes`; the rest stay held until those are written (or
+/// their readers dropped), so the copies held at once stay bounded.
+#[test]
+fn a_message_released_to_many_polls_that_do_not_read_is_bounded_by_the_output_limit() {
+    let server = ServerProcess::start(&[
+        "--max-output-bytes",
+        "262144",
+        "--send-buffer-bytes",
+        "4096",
+    ]);
+    let baseline_kib = server.rss_kib();
+    let polls: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&server.addr.into()).unwrap();
+            let mut stream: TcpStream = socket.into();
+            stream
+                .write_all(b"GET /poll?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    assert!(wait_until(DEADLINE, || server.status_field("long_poll") == 100));
+    let mut http = Http::connect(server.addr);
+    assert_eq!(http.post("/send", &"m".repeat(60_000)).status, 200);
+    // 100 answers of 60 KB would be 6 MB; a few fit under 256 KiB.
+    let still_held = server.status_field("long_poll");
+    let grown_kib = server.peak_rss_kib().saturating_sub(baseline_kib);
+    eprintln!("{still_held} polls still held; peak RSS grew {grown_kib} KiB");
+    assert!(
+        still_held >= 80,
+        "{still_held} polls still held: released past the limit"
+    );
+    assert!(grown_kib < 4 * 1024, "RSS grew {grown_kib} KiB");
+    drop(polls);
+}
