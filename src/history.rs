@@ -302,6 +302,11 @@ impl History {
                 self.full_since.get_or_insert(now);
             }
         }
+        self.v1_object_made(id)
+    }
+
+    /// The same, once `v1_object` has made it (empty if it was not made).
+    pub fn v1_object_made(&self, id: u64) -> Option<&[u8]> {
         let entry = self.get(id)?;
         match entry.v1.is_empty() {
             true => Some(&[]),

@@ -26,12 +26,16 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 
 /// The batch document. `objects` are JSON objects, already encoded.
 pub fn batch<'a>(epoch: &str, objects: impl IntoIterator<Item = &'a str>, last_id: u64) -> String {
-    let list: Vec<&str> = objects.into_iter().collect();
-    format!(
-        r#"{{"epoch":{},"messages":[{}],"last_id":{last_id}}}"#,
-        crate::v1::json_string(epoch),
-        list.join(",")
-    )
+    let epoch = crate::v1::json_string(epoch);
+    let mut out = format!(r#"{{"epoch":{epoch},"messages":["#);
+    for (i, object) in objects.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(object);
+    }
+    out.push_str(&format!(r#"],"last_id":{last_id}}}"#));
+    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! `Server` methods in a file of their own; `http_chat.rs` checks the
 //! requests, `sse.rs` and `long_poll.rs` write the bytes.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use log::{debug, info};
@@ -150,32 +151,34 @@ impl Server {
 
     /// The entries after `since`, up to `long_poll::BATCH_BYTES` (at least
     /// one). Each object is the entry's v1 form, made once for every poll
-    /// and v1 reader (`History::v1_object`), and copied into the answer.
+    /// and v1 reader (`History::v1_object`) and copied once, into the
+    /// answer; the poller's own messages are acks.
     fn poll_batch(&mut self, wait: PollWait, now: Instant) -> String {
-        let mut objects = Vec::new();
+        // First make the forms the batch needs and find where it ends...
         let (mut bytes, mut last) = (0, wait.since);
         while bytes < long_poll::BATCH_BYTES
             && let Some(sender) = self.history.get(last + 1).map(|e| e.sender)
         {
             last += 1;
-            let object = match Some(sender) == wait.client {
-                true => v1::ack(last),
-                false => match self.history.v1_object(last, now) {
-                    Some(object) => String::from_utf8_lossy(object).into_owned(),
-                    None => String::new(),
-                },
+            bytes += match Some(sender) == wait.client {
+                true => v1::ack(last).len(),
+                false => self.history.v1_object(last, now).map_or(0, <[u8]>::len),
             };
-            // A placeholder with nothing to say (`--redis`) adds nothing.
-            if !object.is_empty() {
-                bytes += object.len();
-                objects.push(object);
-            }
         }
-        long_poll::batch(
-            self.history.epoch(),
-            objects.iter().map(String::as_str),
-            last,
-        )
+        // ...then write it from the log.
+        let history = &self.history;
+        let objects: Vec<Cow<str>> = (wait.since + 1..=last)
+            .filter_map(|id| {
+                let entry = history.get(id)?;
+                if Some(entry.sender) == wait.client {
+                    return Some(Cow::Owned(v1::ack(id)));
+                }
+                // A placeholder with nothing to say (`--redis`) adds nothing.
+                let object = std::str::from_utf8(history.v1_object_made(id)?).ok()?;
+                (!object.is_empty()).then_some(Cow::Borrowed(object))
+            })
+            .collect();
+        long_poll::batch(history.epoch(), objects.iter().map(|o| o.as_ref()), last)
     }
 
     /// Step 6, when the log grew, and step 5, when a poll waited long
